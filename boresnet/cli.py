@@ -1,0 +1,158 @@
+"""Command-line interface: ``boresnet train | bo | evaluate | plot``.
+
+Arguments are parsed by :mod:`jsonargparse` straight into the dataclasses of
+:mod:`boresnet.config`, so every config field is also a flag (``--trainer.devices 2``)
+and a YAML file is ``--config FILE``. Errors are one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import warnings
+from argparse import ArgumentError
+from collections.abc import Sequence
+from typing import Any
+
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from boresnet.config import Config, ConfigError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _config_parser(description: str) -> ArgumentParser:
+    parser = ArgumentParser(description=description, exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML config file")
+    parser.add_class_arguments(Config, None)
+    parser.add_argument("--data-dir", type=str | None, default=None,
+                        help="folder holding KMNIST/raw/ (shortcut for --data.data_dir)")
+    return parser
+
+
+def build_parser() -> ArgumentParser:
+    """Return the ``boresnet`` parser with its four subcommands."""
+    parser = ArgumentParser(prog="boresnet", exit_on_error=False,
+                            description="Bayesian optimisation of a ResNet-9's SGD "
+                                        "learning rate on KMNIST.")
+    commands = parser.add_subcommands(dest="command")
+
+    train = _config_parser("Train one trial and print its result as JSON.")
+    train.add_argument("--lr", type=float | None, default=None, help="learning rate")
+    commands.add_subcommand("train", train, help="train once at a given learning rate")
+
+    bo = _config_parser("Run (or resume) a Bayesian optimisation study.")
+    bo.add_argument("--budget", type=int | None, default=None,
+                    help="evaluations in total (shortcut for --search.budget)")
+    bo.add_argument("--resume", type=str | None, default=None, help="run folder to resume")
+    bo.add_argument("--run-dir", type=str | None, default=None,
+                    help="exact run folder (default: OUT/bo-TIMESTAMP)")
+    commands.add_subcommand("bo", bo, help="run the study")
+
+    evaluate = ArgumentParser(description="Evaluate a study's best.ckpt on a test split.",
+                              exit_on_error=False)
+    evaluate.add_argument("run_dir", type=str)
+    evaluate.add_argument("--data-dir", type=str | None, default=None)
+    evaluate.add_argument("--accelerator", type=str, default="auto")
+    commands.add_subcommand("evaluate", evaluate, help="test the best checkpoint")
+
+    plot = ArgumentParser(description="Redraw a study's figures from its journal.",
+                          exit_on_error=False)
+    plot.add_argument("run_dir", type=str)
+    commands.add_subcommand("plot", plot, help="redraw figures without training")
+    return parser
+
+
+def config_from(parser: ArgumentParser, ns: Namespace) -> Config:
+    """Instantiate the validated :class:`Config` from a subcommand's namespace."""
+    ns = ns.clone()
+    for key in ("config", "data_dir", "lr", "budget", "resume", "run_dir", "__path__"):
+        if key in ns:
+            del ns[key]
+    config = parser.instantiate(ns)
+    config = Config(**{k: config[k] for k in ("data", "model", "optim", "trainer",
+                                              "search", "seed", "out")})
+    return config
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+    return text or type(err).__name__
+
+
+def _quiet_libraries() -> None:
+    # Lightning's and PyTorch's advice (workers, tips) drowns our own progress lines.
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*treespec.*")
+    warnings.filterwarnings("ignore", message=".*on_after_batch_transfer.*")
+    os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+
+
+def cmd_train(ns: Namespace, config: Config) -> int:
+    """Run one trial and print its result; the last stdout line is JSON."""
+    from boresnet.trial import run_trial
+
+    lr = ns.lr if ns.lr is not None else config.optim.lr
+    if not lr > 0:
+        raise CliError(f"--lr: must be > 0, got {lr}")
+    result = run_trial(config, {"lr": lr}, seed=config.seed, log_dir=config.out,
+                       name="train")
+    record: dict[str, Any] = {"lr": lr, **result.to_dict()}
+    if result.status != "ok":
+        print(f"trial {result.status}: {result.error}", file=sys.stderr)
+    print(json.dumps(record))
+    return 1 if result.status == "failed" else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``boresnet`` console script.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status.
+    """
+    _quiet_libraries()
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from boresnet.data import DatasetError
+
+    try:
+        ns = parser.parse_args(argv)
+        command = ns.command
+        sub = parser._subcommands_action._name_parser_map[command]
+        sub_ns = ns[command]
+        if command == "train":
+            config = config_from(sub, sub_ns)
+            if sub_ns.data_dir:
+                config.data.data_dir = sub_ns.data_dir
+            return cmd_train(sub_ns, config)
+        if command == "bo":
+            from boresnet.study import cmd_bo
+
+            return cmd_bo(sub, sub_ns, argv[1:])
+        if command == "evaluate":
+            from boresnet.report import cmd_evaluate
+
+            return cmd_evaluate(sub_ns.run_dir, sub_ns.data_dir, sub_ns.accelerator)
+        if command == "plot":
+            from boresnet.report import cmd_plot
+
+            return cmd_plot(sub_ns.run_dir)
+        raise CliError(f"unknown command {command!r}")
+    except (ArgumentError, ConfigError, CliError, DatasetError, ValueError) as err:
+        print(f"boresnet: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("boresnet: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,209 @@
+"""The typed configuration schema: one dataclass per concern, validated on creation.
+
+YAML files in ``configs/`` and command-line overrides (``--trainer.devices 2``) are
+parsed into these classes by :mod:`jsonargparse` (see :mod:`boresnet.cli`); unknown and
+ill-typed fields are rejected there, value ranges here, each error naming its field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+TUNABLE = ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_fraction")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field."""
+
+
+def _require(condition: bool, name: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{name}: {message}")
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is split and batched."""
+
+    data_dir: str = "data"
+    download: bool = True
+    batch_size: int = 128
+    val_fraction: float = 0.1
+    val_size: int | None = None
+    train_subset: int | None = None
+    split_seed: int = 0
+    num_workers: int = 0
+    loader: Literal["auto", "dataloader", "device"] = "auto"
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
+        _require(0 < self.val_fraction < 1, "data.val_fraction",
+                 f"must be in (0, 1), got {self.val_fraction}")
+        _require(self.val_size is None or self.val_size >= 1, "data.val_size",
+                 f"must be >= 1, got {self.val_size}")
+        _require(self.train_subset is None or self.train_subset >= 1, "data.train_subset",
+                 f"must be >= 1 (an empty training set cannot train), got {self.train_subset}")
+        _require(self.num_workers >= 0, "data.num_workers", f"must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the ResNet-9."""
+
+    width: int = 64
+    blocks: list[int] = field(default_factory=lambda: [1, 0, 1])
+    convs_per_block: int = 2
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.width >= 1, "model.width", f"must be >= 1, got {self.width}")
+        _require(len(self.blocks) >= 1 and all(b >= 0 for b in self.blocks), "model.blocks",
+                 f"must be a non-empty list of counts >= 0, got {self.blocks}")
+        _require(self.convs_per_block >= 1, "model.convs_per_block",
+                 f"must be >= 1, got {self.convs_per_block}")
+
+
+@dataclass
+class OptimConfig:
+    """SGD and the training recipe; ``lr`` is the value when not searched."""
+
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: Literal["constant", "onecycle"] = "onecycle"
+    warmup_fraction: float = 0.25
+    label_smoothing: float = 0.0
+    translate: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, "optim.lr", f"must be > 0, got {self.lr}")
+        _require(0 <= self.momentum < 1, "optim.momentum", f"must be in [0, 1), got {self.momentum}")
+        _require(self.weight_decay >= 0, "optim.weight_decay",
+                 f"must be >= 0, got {self.weight_decay}")
+        _require(0 < self.warmup_fraction < 1, "optim.warmup_fraction",
+                 f"must be in (0, 1), got {self.warmup_fraction}")
+        _require(0 <= self.label_smoothing < 1, "optim.label_smoothing",
+                 f"must be in [0, 1), got {self.label_smoothing}")
+        _require(self.translate >= 0, "optim.translate", f"must be >= 0, got {self.translate}")
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning ``Trainer`` settings; these are the scale-out flags."""
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str | None = None
+    max_epochs: int = 2
+    compile: bool = False
+    progress_bar: bool = True
+    divergence_check_every: int = 10
+
+    def __post_init__(self) -> None:
+        _require(self.accelerator in ACCELERATORS, "trainer.accelerator",
+                 f"unknown accelerator {self.accelerator!r}; allowed: {', '.join(ACCELERATORS)}")
+        _require(self.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {self.max_epochs}")
+        _require(self.num_nodes >= 1, "trainer.num_nodes", f"must be >= 1, got {self.num_nodes}")
+        _require(self.divergence_check_every >= 1, "trainer.divergence_check_every",
+                 f"must be >= 1, got {self.divergence_check_every}")
+
+
+@dataclass
+class ParamConfig:
+    """One searched hyperparameter: an ``optim`` field, its bounds and scale."""
+
+    name: str = "lr"
+    low: float = 1e-4
+    high: float = 1.0
+    scale: Literal["log", "linear"] = "log"
+
+    def __post_init__(self) -> None:
+        where = f"search.params[{self.name}]"
+        _require(self.name in TUNABLE, f"{where}.name",
+                 f"unknown parameter {self.name!r}; allowed: {', '.join(TUNABLE)}")
+        _require(math.isfinite(self.low) and math.isfinite(self.high), where,
+                 "bounds must be finite")
+        _require(self.low < self.high, where,
+                 f"low must be < high, got low={self.low}, high={self.high}")
+        if self.scale == "log":
+            _require(self.low > 0, f"{where}.low",
+                     f"a log-scale parameter needs low > 0, got {self.low}")
+
+
+ACQUISITIONS = ("logei", "ei")
+
+
+@dataclass
+class SearchConfig:
+    """The Bayesian optimisation study."""
+
+    params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
+    budget: int = 10
+    n_init: int = 2
+    objective: Literal["val_loss", "val_error"] = "val_loss"
+    acquisition: str = "logei"
+    num_restarts: int = 10
+    raw_samples: int = 512
+    max_consecutive_failures: int = 3
+
+    def __post_init__(self) -> None:
+        _require(len(self.params) >= 1, "search.params", "needs at least one parameter")
+        names = [p.name for p in self.params]
+        _require(len(set(names)) == len(names), "search.params", f"duplicate names in {names}")
+        _require(self.budget >= 1, "search.budget", f"must be >= 1, got {self.budget}")
+        _require(self.n_init >= 1, "search.n_init", f"must be >= 1, got {self.n_init}")
+        _require(self.n_init <= self.budget, "search.n_init",
+                 f"initial design ({self.n_init}) is larger than the budget ({self.budget})")
+        _require(self.acquisition in ACQUISITIONS, "search.acquisition",
+                 f"unknown acquisition {self.acquisition!r}; allowed: {', '.join(ACQUISITIONS)}")
+        _require(self.num_restarts >= 1, "search.num_restarts", "must be >= 1")
+        _require(self.raw_samples >= self.num_restarts, "search.raw_samples",
+                 "must be >= search.num_restarts")
+        _require(self.max_consecutive_failures >= 1, "search.max_consecutive_failures",
+                 "must be >= 1")
+
+
+@dataclass
+class Config:
+    """Everything a trial or a study needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    seed: int = 0
+    out: str = "lightning_logs"
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    """Return the config as plain data (for YAML and the journal)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Rebuild a :class:`Config` from :func:`to_dict` output, validating it."""
+    search = dict(data.get("search", {}))
+    search["params"] = [ParamConfig(**p) for p in search.get("params", [])] or [ParamConfig()]
+    return Config(
+        data=DataConfig(**data.get("data", {})),
+        model=ModelConfig(**data.get("model", {})),
+        optim=OptimConfig(**data.get("optim", {})),
+        trainer=TrainerConfig(**data.get("trainer", {})),
+        search=SearchConfig(**search),
+        seed=data.get("seed", 0),
+        out=data.get("out", "lightning_logs"),
+    )
+
+
+def with_params(config: Config, params: dict[str, float]) -> Config:
+    """Return a copy of ``config`` whose ``optim`` fields take the searched values."""
+    return dataclasses.replace(config, optim=dataclasses.replace(config.optim, **params))

@@ -1,0 +1,278 @@
+"""KMNIST as a LightningDataModule: seeded train/validation split, tensors in memory.
+
+The images are read once through :class:`torchvision.datasets.KMNIST` (which keeps the
+official download path), normalised into one float tensor and served by a
+:class:`~torch.utils.data.DataLoader` or, on a GPU, by the device-resident
+:class:`~boresnet.device_loader.DeviceLoader`. The test split is only read by
+``setup("test")``: the tuner never sees it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torchvision.datasets import KMNIST
+
+from boresnet.device_loader import DeviceLoader, epoch_permutation
+
+# Mean and std of the 60,000 official KMNIST training images, pixels scaled to [0, 1].
+KMNIST_MEAN = 0.1918
+KMNIST_STD = 0.3483
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class DatasetError(RuntimeError):
+    """The dataset is missing, unreadable or empty; the message says what to do."""
+
+
+def raw_folder(data_dir: str | os.PathLike) -> Path:
+    """Return the folder where torchvision expects KMNIST's IDX files."""
+    return Path(data_dir) / "KMNIST" / "raw"
+
+
+def missing_files_message(data_dir: str | os.PathLike, cause: str = "") -> str:
+    """Explain where to put the four KMNIST files, naming the folder and files."""
+    files = ", ".join(f for pair in IDX_FILES.values() for f in pair)
+    url = KMNIST.mirrors[0]
+    text = (
+        f"KMNIST not found in {raw_folder(data_dir)} and it could not be downloaded"
+        f"{f' ({cause})' if cause else ''}. Put the four files {files} "
+        f"(optionally .gz, from {url}) in {raw_folder(data_dir)}, "
+        "or pass --data-dir pointing at a folder that holds KMNIST/raw/."
+    )
+    return text
+
+
+def check_idx_file(path: Path) -> None:
+    """Check an IDX file's header against its size, raising a clear error if corrupt.
+
+    Args:
+        path: The uncompressed IDX file.
+
+    Raises:
+        DatasetError: The file is truncated or its header is not IDX.
+    """
+    data = path.read_bytes()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DatasetError(f"{path} is not an IDX file of unsigned bytes (bad header)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header or ndim == 0:
+        raise DatasetError(f"{path} is truncated (incomplete header)")
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    size = 1
+    for d in dims:
+        size *= d
+    if len(data) != header + size:
+        raise DatasetError(
+            f"{path} is corrupt or truncated: header says {dims} "
+            f"({header + size} bytes) but the file has {len(data)} bytes"
+        )
+
+
+def _validate_raw(data_dir: str | os.PathLike, split: str) -> None:
+    """Validate the split's IDX files where they are already on disk."""
+    for name in IDX_FILES[split]:
+        path = raw_folder(data_dir) / name
+        if path.exists():
+            check_idx_file(path)
+        elif path.with_suffix(".gz").exists():
+            try:
+                with gzip.open(path.with_suffix(".gz")) as f:
+                    f.read(16)
+            except OSError as err:
+                raise DatasetError(f"{path.with_suffix('.gz')} is corrupt: {err}") from err
+
+
+def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True):
+    """Load one KMNIST split as ``(images uint8 (N, 28, 28), labels int64 (N,))``.
+
+    Args:
+        data_dir: Folder holding ``KMNIST/raw/``.
+        train: The training split if true, else the test split.
+        download: Try the official download when files are missing.
+
+    Returns:
+        Images and labels.
+
+    Raises:
+        DatasetError: Files missing (and not downloadable) or corrupt.
+    """
+    split = "train" if train else "test"
+    _validate_raw(data_dir, split)
+    try:
+        dataset = KMNIST(str(data_dir), train=train, download=download)
+    except DatasetError:
+        raise
+    except (RuntimeError, OSError) as err:
+        cause = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        if all((raw_folder(data_dir) / n).exists() for n in IDX_FILES[split]):
+            raise DatasetError(f"could not read KMNIST from {raw_folder(data_dir)}: {cause}") from err
+        raise DatasetError(missing_files_message(data_dir, cause)) from err
+    return dataset.data, dataset.targets.long()
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """Turn uint8 images ``(N, 28, 28)`` into normalised float ``(N, 1, 28, 28)``."""
+    return ((images.float() / 255.0 - KMNIST_MEAN) / KMNIST_STD).unsqueeze(1)
+
+
+class EpochPermutationSampler(Sampler[int]):
+    """Shuffle with a fresh seeded permutation per pass: ``seed`` + pass number.
+
+    The device loader draws the same permutations, so both paths see the same batches.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.seed = seed
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[int]:
+        perm = epoch_permutation(self.n, self.seed, self.epoch)
+        self.epoch += 1
+        return iter(perm.tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class KMNISTDataModule(L.LightningDataModule):
+    """KMNIST with a seeded train/validation split of the official training set.
+
+    Args:
+        data_dir: Folder holding (or receiving) ``KMNIST/raw/``.
+        download: Try the official download when files are missing.
+        batch_size: Images per training batch.
+        val_fraction: Fraction of the training set held out (ignored if ``val_size``).
+        val_size: Number of held-out images.
+        train_subset: Use only this many training images (quick runs).
+        split_seed: Seed of the split permutation (fixed across trials).
+        shuffle_seed: Seed of the per-epoch training order.
+        num_workers: DataLoader workers (0 is fastest for in-memory tensors).
+        loader: ``dataloader``, ``device`` (whole set on the accelerator) or ``auto``
+            (device on CUDA, else dataloader).
+        eval_batch_size: Batch size for validation and test.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = True,
+        batch_size: int = 128,
+        val_fraction: float = 0.1,
+        val_size: int | None = None,
+        train_subset: int | None = None,
+        split_seed: int = 0,
+        shuffle_seed: int = 0,
+        num_workers: int = 0,
+        loader: str = "auto",
+        eval_batch_size: int = 1000,
+    ) -> None:
+        super().__init__()
+        if loader not in ("auto", "dataloader", "device"):
+            raise ValueError(f"loader must be auto, dataloader or device, got {loader!r}")
+        self.data_dir = data_dir
+        self.download = download
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.val_size = val_size
+        self.train_subset = train_subset
+        self.split_seed = split_seed
+        self.shuffle_seed = shuffle_seed
+        self.num_workers = num_workers
+        self.loader = loader
+        self.eval_batch_size = eval_batch_size
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+        self.test_set: TensorDataset | None = None
+
+    def prepare_data(self) -> None:
+        """Download (once, on one process) if files are missing."""
+        load_kmnist(self.data_dir, train=True, download=self.download)
+
+    def split_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(train_idx, val_idx)`` of a seeded split of ``n`` images."""
+        n_val = self.val_size if self.val_size is not None else round(self.val_fraction * n)
+        if not 0 < n_val < n:
+            raise DatasetError(f"validation size {n_val} must be between 1 and {n - 1}")
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+        if self.train_subset is not None:
+            if self.train_subset < 1:
+                raise DatasetError(f"train_subset must be >= 1, got {self.train_subset}")
+            train_idx = train_idx[: self.train_subset]
+        return train_idx, val_idx
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the split(s) needed for ``stage`` as in-memory tensors."""
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            images, labels = load_kmnist(self.data_dir, train=True, download=False)
+            if len(images) == 0:
+                raise DatasetError(f"the training split in {raw_folder(self.data_dir)} is empty")
+            train_idx, val_idx = self.split_indices(len(images))
+            x = normalise(images)
+            self.train_set = TensorDataset(x[train_idx], labels[train_idx])
+            self.val_set = TensorDataset(x[val_idx], labels[val_idx])
+        if stage in (None, "test") and self.test_set is None:
+            images, labels = load_kmnist(self.data_dir, train=False, download=self.download)
+            self.test_set = TensorDataset(normalise(images), labels)
+
+    def _use_device_loader(self) -> bool:
+        if self.loader == "device":
+            return True
+        trainer = self.trainer
+        return (
+            self.loader == "auto"
+            and trainer is not None
+            and trainer.strategy.root_device.type == "cuda"
+        )
+
+    def _device_and_shard(self) -> tuple[torch.device, int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return torch.device("cpu"), 0, 1
+        return trainer.strategy.root_device, trainer.global_rank, trainer.world_size
+
+    def train_dataloader(self):
+        """Shuffled training batches (DataLoader, or device-resident on CUDA)."""
+        assert self.train_set is not None, "call setup('fit') first"
+        x, y = self.train_set.tensors
+        if self._use_device_loader():
+            device, rank, world = self._device_and_shard()
+            return DeviceLoader(x, y, self.batch_size, device, seed=self.shuffle_seed,
+                                shuffle=True, rank=rank, world_size=world)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=EpochPermutationSampler(len(x), self.shuffle_seed),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _eval_loader(self, dataset: TensorDataset | None):
+        assert dataset is not None, "call setup() first"
+        if self._use_device_loader():
+            device, rank, world = self._device_and_shard()
+            x, y = dataset.tensors
+            return DeviceLoader(x, y, self.eval_batch_size, device, shuffle=False,
+                                rank=rank, world_size=world)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+
+    def val_dataloader(self):
+        """Validation batches in fixed order."""
+        return self._eval_loader(self.val_set)
+
+    def test_dataloader(self):
+        """Test batches in fixed order (final report only)."""
+        return self._eval_loader(self.test_set)

@@ -1,0 +1,222 @@
+"""One trial: train a ResNet at given hyperparameters and report a validation objective.
+
+A trial never raises for a bad learning rate: divergence (non-finite loss) and errors
+inside training come back as a :class:`TrialResult` with status ``diverged`` or
+``failed``, so a study can record them and go on. Interruptions (Ctrl-C) do propagate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from boresnet.config import Config, with_params
+from boresnet.data import DatasetError, KMNISTDataModule
+from boresnet.module import ResNetClassifier
+
+STATUSES = ("ok", "diverged", "failed")
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class DivergenceMonitor(Callback):
+    """Stop training at the first non-finite training loss.
+
+    Checks every ``check_every`` steps, since each check waits for the device.
+
+    Args:
+        check_every: Steps between checks.
+    """
+
+    def __init__(self, check_every: int = 10) -> None:
+        self.check_every = check_every
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """Raise :class:`TrainingDiverged` if this step's loss is not finite."""
+        if batch_idx % self.check_every == 0 and outputs is not None:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            if not torch.isfinite(loss.detach()).item():
+                raise TrainingDiverged(
+                    f"training loss became {loss.item()} at epoch {trainer.current_epoch}, "
+                    f"step {batch_idx}: the learning rate is too high"
+                )
+
+
+@dataclass
+class TrialResult:
+    """What one trial reports.
+
+    Attributes:
+        status: ``ok``, ``diverged`` or ``failed``.
+        objective: Value to minimise (``None`` unless status is ``ok``).
+        val_loss: Validation cross-entropy after the last epoch.
+        val_acc: Validation accuracy after the last epoch.
+        epochs: Epochs completed.
+        wall_s: Seconds the trial took.
+        error: One-line explanation for ``diverged`` and ``failed``.
+    """
+
+    status: str
+    objective: float | None
+    val_loss: float | None
+    val_acc: float | None
+    epochs: int
+    wall_s: float
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+def default_precision(accelerator: str) -> str:
+    """Choose bf16-mixed on a CUDA GPU that supports it, else full precision."""
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return "bf16-mixed"
+        return "16-mixed"
+    return "32-true"
+
+
+def build_datamodule(config: Config, seed: int = 0) -> KMNISTDataModule:
+    """Build the DataModule a trial trains on."""
+    d = config.data
+    return KMNISTDataModule(
+        data_dir=d.data_dir, download=d.download, batch_size=d.batch_size,
+        val_fraction=d.val_fraction, val_size=d.val_size, train_subset=d.train_subset,
+        split_seed=d.split_seed, shuffle_seed=seed, num_workers=d.num_workers,
+        loader=d.loader, eval_batch_size=d.eval_batch_size,
+    )
+
+
+def build_module(config: Config) -> ResNetClassifier:
+    """Build the LightningModule from the model and optimiser config."""
+    m, o = config.model, config.optim
+    return ResNetClassifier(
+        width=m.width, blocks=list(m.blocks), convs_per_block=m.convs_per_block,
+        lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay,
+        schedule=o.schedule, warmup_fraction=o.warmup_fraction,
+        label_smoothing=o.label_smoothing, translate=o.translate,
+        channels_last=m.channels_last,
+    )
+
+
+def build_trainer(config: Config, logger: Any = False, callbacks: list | None = None,
+                  **overrides: Any) -> L.Trainer:
+    """Build a Lightning ``Trainer`` from the trainer config."""
+    t = config.trainer
+    callbacks = list(callbacks or [])
+    if t.progress_bar:
+        callbacks.append(TQDMProgressBar(leave=False))
+    kwargs: dict[str, Any] = dict(
+        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+        num_nodes=t.num_nodes, precision=t.precision or default_precision(t.accelerator),
+        max_epochs=t.max_epochs, logger=logger, callbacks=callbacks,
+        enable_checkpointing=False, enable_progress_bar=t.progress_bar,
+        enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=1,
+    )
+    kwargs.update(overrides)
+    return L.Trainer(**kwargs)
+
+
+def objective_of(config: Config, val_loss: float, val_acc: float) -> float:
+    """Return the minimised objective: validation loss or validation error."""
+    return val_loss if config.search.objective == "val_loss" else 1.0 - val_acc
+
+
+def run_trial(
+    config: Config,
+    params: dict[str, float],
+    seed: int = 0,
+    log_dir: str | Path | None = None,
+    name: str = "train",
+    version: str | None = None,
+    checkpoint: str | Path | None = None,
+    trainer_overrides: dict[str, Any] | None = None,
+) -> TrialResult:
+    """Train at ``params`` and return the validation objective.
+
+    Args:
+        config: The full configuration.
+        params: Values of searched ``optim`` fields, e.g. ``{"lr": 0.03}``.
+        seed: Seed of initialisation and data order.
+        log_dir: Where the TensorBoard logger writes (no logging if ``None``).
+        name: Logger experiment name.
+        version: Logger version (sub-folder).
+        checkpoint: Save the trained model here when the trial succeeds.
+        trainer_overrides: Extra ``Trainer`` arguments (e.g. ``fast_dev_run``).
+
+    Returns:
+        The trial's result; never raises for divergence or training errors.
+
+    Raises:
+        DatasetError: The data cannot be loaded (no trial could succeed).
+        KeyboardInterrupt: The user interrupted training.
+    """
+    start = time.perf_counter()
+    config = with_params(config, params)
+    L.seed_everything(seed, workers=True, verbose=False)
+    logger = (
+        TensorBoardLogger(str(log_dir), name=name, version=version, default_hp_metric=False)
+        if log_dir is not None else False
+    )
+    datamodule = build_datamodule(config, seed)
+    module = build_module(config)
+    if config.trainer.compile:
+        module.model = torch.compile(module.model)
+    trainer = build_trainer(
+        config, logger=logger,
+        callbacks=[DivergenceMonitor(config.trainer.divergence_check_every)],
+        **(trainer_overrides or {}),
+    )
+
+    def result(status: str, error: str | None = None) -> TrialResult:
+        metrics = trainer.callback_metrics
+        val_loss = float(metrics["val_loss"]) if "val_loss" in metrics else None
+        val_acc = float(metrics["val_acc"]) if "val_acc" in metrics else None
+        objective = None
+        if status == "ok":
+            if val_loss is None or val_acc is None:
+                status, error = "failed", "training ended without a validation result"
+            elif not (math.isfinite(val_loss) and math.isfinite(val_acc)):
+                status, error = "diverged", f"validation loss is {val_loss}"
+            else:
+                objective = objective_of(config, val_loss, val_acc)
+        if status != "ok":
+            val_loss = val_loss if val_loss is not None and math.isfinite(val_loss) else None
+        return TrialResult(status, objective, val_loss, val_acc, trainer.current_epoch,
+                           round(time.perf_counter() - start, 3), error)
+
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except TrainingDiverged as err:
+        return result("diverged", str(err))
+    except (DatasetError, KeyboardInterrupt):
+        raise
+    except SystemExit as err:
+        # Lightning turns Ctrl-C into a graceful shutdown and sys.exit(1).
+        if trainer.interrupted:
+            raise KeyboardInterrupt from err
+        raise
+    except Exception as err:  # noqa: BLE001 - any training error is a failed trial
+        last = traceback.format_exception_only(err)[-1].strip()
+        return result("failed", last)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    outcome = result("ok")
+    if outcome.status == "ok" and checkpoint is not None:
+        trainer.save_checkpoint(str(checkpoint))
+    return outcome
