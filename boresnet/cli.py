@@ -89,6 +89,9 @@ def _one_line(err: BaseException) -> str:
 
 def _quiet_libraries() -> None:
     # Lightning's and PyTorch's advice (workers, tips) drowns our own progress lines.
+    # Lightning sets its loggers to INFO when imported, so import it first.
+    import lightning.pytorch  # noqa: F401
+
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -126,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     from boresnet.data import DatasetError
+    from boresnet.journal import JournalError, RunFolderBusy
+    from boresnet.resume import ResumeError
+    from boresnet.study import StudyError
 
     try:
         ns = parser.parse_args(argv)
@@ -150,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_plot(sub_ns.run_dir)
         raise CliError(f"unknown command {command!r}")
-    except (ArgumentError, ConfigError, CliError, DatasetError, ValueError) as err:
+    except (ArgumentError, ConfigError, CliError, DatasetError, ValueError, JournalError,
+            RunFolderBusy, ResumeError, StudyError) as err:
         print(f"boresnet: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,182 @@
+"""Matplotlib figures of the study: each BO iteration, a summary, convergence, confusion.
+
+An iteration figure shows what the optimiser believed after ``k`` evaluations: the
+observations (failed ones as red crosses at their imputed value), the GP posterior mean
+with a 95% band, and below it the Expected Improvement with the next proposal marked.
+With several parameters each column is a 1-D slice through the incumbent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files and TensorBoard only: never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from boresnet.optimizer import DTYPE, BayesianOptimizer  # noqa: E402
+
+GRID = 300
+COLORS = {"obs": "#1f4e79", "mean": "#2a7ab0", "band": "#9ecae1", "acq": "#e6550d",
+          "fail": "#d62728", "best": "#f2b600", "next": "#31a354"}
+LABELS = {"lr": "learning rate", "momentum": "momentum", "weight_decay": "weight decay",
+          "label_smoothing": "label smoothing", "warmup_fraction": "warm-up fraction"}
+
+
+def _to_value(space, j: int, coords: np.ndarray) -> np.ndarray:
+    return 10.0**coords if space.params[j].scale == "log" else coords
+
+
+def _slice_grid(opt: BayesianOptimizer, j: int, anchor: torch.Tensor) -> torch.Tensor:
+    bounds = opt.space.bounds(DTYPE)
+    grid = anchor.repeat(GRID, 1)
+    grid[:, j] = torch.linspace(float(bounds[0, j]), float(bounds[1, j]), GRID, dtype=DTYPE)
+    return grid
+
+
+def draw_iteration(
+    opt: BayesianOptimizer,
+    next_params: dict[str, float] | None,
+    axes: Sequence | None = None,
+    title: str | None = None,
+    compact: bool = False,
+) -> Figure:
+    """Draw the optimiser's state: observations, posterior, acquisition, next point.
+
+    Args:
+        opt: The optimiser after ``k`` observations (its GP is fitted on demand).
+        next_params: The proposal made from this state (``None``: not shown).
+        axes: ``(2, d)`` axes to draw into (a new figure if ``None``).
+        title: Figure title.
+        compact: Small-multiple style (no legends, fewer labels).
+
+    Returns:
+        The figure.
+    """
+    space, d = opt.space, opt.space.dim
+    if axes is None:
+        fig, axes = plt.subplots(2, d, figsize=(6.4 * d if d > 1 else 7.5, 5.6),
+                                 sharex="col", squeeze=False,
+                                 gridspec_kw={"height_ratios": [2.2, 1]})
+    else:
+        fig = axes[0][0].figure
+    best = opt.best()
+    anchor = space.to_coords(best.params if best else space.from_unit(
+        torch.full((d,), 0.5, dtype=DTYPE)), DTYPE)
+    fill = opt.imputed_value()
+    for j in range(d):
+        top, bottom = axes[0][j], axes[1][j]
+        grid = _slice_grid(opt, j, anchor)
+        x = _to_value(space, j, grid[:, j].numpy())
+        pred = opt.predict(grid)
+        if pred is not None:
+            mean, std = (t.numpy() for t in pred)
+            top.fill_between(x, mean - 1.96 * std, mean + 1.96 * std, color=COLORS["band"],
+                             alpha=0.5, lw=0, label="95% band")
+            top.plot(x, mean, color=COLORS["mean"], lw=2, label="GP mean")
+            ei = opt.expected_improvement(grid)
+            ei = ei.numpy() if ei is not None else np.zeros_like(x)
+            bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
+            bottom.plot(x, ei, color=COLORS["acq"], lw=1.5, label="expected improvement")
+        else:
+            bottom.text(0.5, 0.5, "initial design (no GP yet)", ha="center", va="center",
+                        transform=bottom.transAxes, color="0.4")
+        for i, o in enumerate(opt.observations):
+            xv = o.params[space.names[j]]
+            if o.ok:
+                top.scatter(xv, o.value, s=36, color=COLORS["obs"], zorder=4,
+                            label="observation" if i == 0 else None)
+            elif fill is not None:
+                top.scatter(xv, fill, s=60, marker="x", color=COLORS["fail"], zorder=4,
+                            label=f"{o.status} (imputed)")
+            if not compact:
+                y = o.value if o.ok else fill
+                if y is not None:
+                    top.annotate(str(i + 1), (xv, y), textcoords="offset points",
+                                 xytext=(4, 4), fontsize=7, color="0.3")
+        if best is not None:
+            top.scatter(best.params[space.names[j]], best.value, s=220, marker="*",
+                        color=COLORS["best"], edgecolor="k", zorder=5, label="incumbent")
+        if next_params is not None:
+            xn = next_params[space.names[j]]
+            for ax in (top, bottom):
+                ax.axvline(xn, color=COLORS["next"], ls="--", lw=1.5)
+            bottom.scatter([xn], [0], marker="^", s=90, color=COLORS["next"], zorder=5,
+                           clip_on=False, label="next proposal")
+        if space.params[j].scale == "log":
+            top.set_xscale("log")
+        bottom.set_xlabel(LABELS.get(space.names[j], space.names[j])
+                          + (" (slice through incumbent)" if d > 1 else ""))
+        if j == 0:
+            top.set_ylabel("objective (minimised)")
+            bottom.set_ylabel("EI")
+        top.grid(alpha=0.3)
+        bottom.grid(alpha=0.3)
+        if not compact and j == 0:
+            top.legend(fontsize=8, loc="best", framealpha=0.8)
+            bottom.legend(fontsize=8, loc="upper left", framealpha=0.8)
+    if title:
+        if compact:
+            axes[0][0].set_title(title, fontsize=9)
+        else:
+            fig.suptitle(title)
+    if not compact:
+        fig.tight_layout()
+    return fig
+
+
+def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) -> Figure:
+    """Best objective so far against evaluation number, with every observation."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    n = np.arange(1, len(values) + 1)
+    best, running = [], float("inf")
+    for v, s in zip(values, statuses, strict=True):
+        if s == "ok" and v is not None:
+            running = min(running, v)
+        best.append(running if np.isfinite(running) else np.nan)
+    ok = [(i, v) for i, (v, s) in enumerate(zip(values, statuses, strict=True), 1)
+          if s == "ok" and v is not None]
+    if ok:
+        ax.scatter(*zip(*ok, strict=True), color=COLORS["obs"], s=25, label="observation")
+    failed = [i for i, s in enumerate(statuses, 1) if s != "ok"]
+    for i in failed:
+        ax.axvline(i, color=COLORS["fail"], alpha=0.3, lw=6,
+                   label="failed / diverged" if i == failed[0] else None)
+    ax.step(n, best, where="post", color=COLORS["best"], lw=2.5, label="best so far")
+    ax.set_xlabel("evaluation")
+    ax.set_ylabel("objective (minimised)")
+    ax.set_xticks(n)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Convergence")
+    fig.tight_layout()
+    return fig
+
+
+def draw_confusion(matrix: np.ndarray, test_acc: float) -> Figure:
+    """Confusion matrix of the best model on the test split (rows: true class)."""
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    im = ax.imshow(matrix, cmap="Blues")
+    k = matrix.shape[0]
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Test confusion matrix (accuracy {test_acc:.4f})")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def close(fig: Figure) -> None:
+    """Release a figure's memory."""
+    plt.close(fig)

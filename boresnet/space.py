@@ -1,0 +1,71 @@
+"""The search space: named parameters with bounds and a log or linear scale.
+
+The optimiser works in *search coordinates* (log10 of the value for log-scale
+parameters, the value itself otherwise); BoTorch's ``Normalize`` maps those bounds to the
+unit cube inside the GP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from boresnet.config import ParamConfig
+
+
+class SearchSpace:
+    """An ordered set of parameters to search.
+
+    Args:
+        params: Parameter definitions (name, low, high, scale).
+    """
+
+    def __init__(self, params: Sequence[ParamConfig]) -> None:
+        self.params = list(params)
+
+    @property
+    def names(self) -> list[str]:
+        """Parameter names, in order."""
+        return [p.name for p in self.params]
+
+    @property
+    def dim(self) -> int:
+        """Number of parameters."""
+        return len(self.params)
+
+    def _coord(self, p: ParamConfig, value: float) -> float:
+        return math.log10(value) if p.scale == "log" else float(value)
+
+    def bounds(self, dtype: torch.dtype = torch.double) -> torch.Tensor:
+        """Return the ``(2, d)`` bounds in search coordinates."""
+        low = [self._coord(p, p.low) for p in self.params]
+        high = [self._coord(p, p.high) for p in self.params]
+        return torch.tensor([low, high], dtype=dtype)
+
+    def to_coords(self, values: dict[str, float], dtype: torch.dtype = torch.double):
+        """Map ``{name: value}`` to a ``(d,)`` tensor of search coordinates."""
+        missing = set(self.names) - set(values)
+        if missing:
+            raise KeyError(f"parameters missing: {sorted(missing)}")
+        return torch.tensor([self._coord(p, values[p.name]) for p in self.params], dtype=dtype)
+
+    def from_coords(self, x: torch.Tensor) -> dict[str, float]:
+        """Map a ``(d,)`` tensor of search coordinates to ``{name: value}``, clipped."""
+        out = {}
+        for p, c in zip(self.params, x.tolist(), strict=True):
+            value = 10.0**c if p.scale == "log" else c
+            out[p.name] = float(min(max(value, p.low), p.high))
+        return out
+
+    def from_unit(self, u: torch.Tensor) -> dict[str, float]:
+        """Map a point of the unit cube to ``{name: value}``."""
+        b = self.bounds(u.dtype)
+        return self.from_coords(b[0] + u * (b[1] - b[0]))
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Return the space as plain data (recorded with every journal line)."""
+        return [{"name": p.name, "low": p.low, "high": p.high, "scale": p.scale}
+                for p in self.params]
