@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny IDX files written by the tests, the real kmnist-mini if present."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MINI = Path(os.environ.get("BORESNET_MINI_DATA", REPO.parent / "shared" / "data" / "kmnist-mini"))
+
+# Overrides that make a study take seconds: a 4-wide ResNet-9 on a few hundred images.
+TINY = [
+    "--model.width", "4", "--data.train_subset", "256", "--data.val_size", "128",
+    "--data.batch_size", "64", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
+    "--trainer.progress_bar", "false", "--search.num_restarts", "2",
+    "--search.raw_samples", "64",
+]
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
+    """Write ``array`` (uint8) in the IDX format torchvision reads."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    header += b"".join(struct.pack(">I", d) for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def make_kmnist(root: Path, n_train: int = 300, n_test: int = 60, seed: int = 0) -> Path:
+    """Write a learnable fake KMNIST (class k: a bright bar at row 2k) under ``root``."""
+    rng = np.random.default_rng(seed)
+    raw = root / "KMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 3 : 2 * k + 6, 4:24] = 255
+        write_idx(raw / f"{split}-images-idx3-ubyte", images)
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    """A folder holding a small fake KMNIST in the official layout."""
+    return make_kmnist(tmp_path / "data")
+
+
+@pytest.fixture
+def mini_data() -> Path:
+    """The real kmnist-mini images (skips the test where they are absent)."""
+    if not (MINI / "KMNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"real KMNIST images not found at {MINI}")
+    return MINI
+
+
+@pytest.fixture
+def study_data(tmp_path: Path) -> Path:
+    """Real kmnist-mini where present, else the fake set: the smoke tests always run."""
+    if (MINI / "KMNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        return MINI
+    return make_kmnist(tmp_path / "data", n_train=600, n_test=100)
+
+
+@pytest.fixture(autouse=True)
+def _no_network_download(monkeypatch):
+    """Point the official download at a closed local port: tests never go online."""
+    from torchvision.datasets import KMNIST
+
+    monkeypatch.setattr(KMNIST, "mirrors", ["http://127.0.0.1:9/"])

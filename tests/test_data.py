@@ -1,0 +1,116 @@
+import pytest
+import torch
+
+from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
+from boresnet.device_loader import DeviceLoader
+from boresnet.module import random_translate
+from conftest import make_kmnist
+
+
+def test_split_sizes_and_disjointness(tiny_data):
+    dm = KMNISTDataModule(str(tiny_data), val_size=50, batch_size=32)
+    dm.setup("fit")
+    assert len(dm.train_set) == 250 and len(dm.val_set) == 50
+    x, _ = dm.train_set.tensors
+    assert x.shape[1:] == (1, 28, 28) and x.dtype == torch.float32
+    tr, va = dm.split_indices(300)
+    assert set(tr.tolist()).isdisjoint(va.tolist())
+
+
+def test_split_is_seeded(tiny_data):
+    a = KMNISTDataModule(str(tiny_data), val_fraction=0.2, split_seed=1).split_indices(300)
+    b = KMNISTDataModule(str(tiny_data), val_fraction=0.2, split_seed=1).split_indices(300)
+    c = KMNISTDataModule(str(tiny_data), val_fraction=0.2, split_seed=2).split_indices(300)
+    assert torch.equal(a[1], b[1]) and not torch.equal(a[1], c[1])
+    assert len(a[1]) == 60
+
+
+def test_train_subset_and_test_split(tiny_data):
+    dm = KMNISTDataModule(str(tiny_data), val_size=50, train_subset=100)
+    dm.setup("fit")
+    assert len(dm.train_set) == 100
+    assert dm.test_set is None  # the tuner never loads the test split
+    dm.setup("test")
+    assert len(dm.test_set) == 60
+
+
+def test_gzip_files_load(tmp_path):
+    import gzip
+
+    root = make_kmnist(tmp_path / "d")
+    for f in (root / "KMNIST" / "raw").iterdir():
+        (f.parent / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes()))
+    images, labels = load_kmnist(root, train=True, download=False)
+    assert images.shape == (300, 28, 28) and labels.shape == (300,)
+
+
+def test_missing_files_offline_give_one_clear_error(tmp_path):
+    with pytest.raises(DatasetError) as err:
+        load_kmnist(tmp_path / "nothing", train=True, download=True)
+    text = str(err.value)
+    assert str(tmp_path / "nothing" / "KMNIST" / "raw") in text
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        assert name in text
+    assert "\n" not in text
+
+
+def test_truncated_idx_names_the_file(tiny_data):
+    path = tiny_data / "KMNIST" / "raw" / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte.*truncated"):
+        load_kmnist(tiny_data, train=True, download=False)
+
+
+def test_garbage_idx_names_the_file(tiny_data):
+    path = tiny_data / "KMNIST" / "raw" / "train-labels-idx1-ubyte"
+    path.write_bytes(b"this is not an idx file")
+    with pytest.raises(DatasetError, match="train-labels-idx1-ubyte"):
+        load_kmnist(tiny_data, train=True, download=False)
+
+
+def test_empty_training_subset_rejected(tiny_data):
+    with pytest.raises(DatasetError, match="train_subset"):
+        KMNISTDataModule(str(tiny_data), train_subset=0).split_indices(300)
+
+
+def test_device_loader_matches_dataloader_batches(tiny_data):
+    dm = KMNISTDataModule(str(tiny_data), val_size=50, batch_size=32, shuffle_seed=5,
+                          loader="dataloader")
+    dm.setup("fit")
+    x, y = dm.train_set.tensors
+    device = DeviceLoader(x, y, 32, "cpu", seed=5)
+    loader = dm.train_dataloader()
+    for _epoch in range(2):  # each pass draws a new, identical permutation on both paths
+        ref = list(loader)
+        got = list(device)
+        assert len(ref) == len(got) == len(device) == 8
+        for (xa, ya), (xb, yb) in zip(ref, got, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    first, second = list(device)[0][1], list(device)[0][1]
+    assert not torch.equal(first, second)
+
+
+def test_device_loader_shards_like_distributed_sampler(tiny_data):
+    x, y = torch.arange(10).float(), torch.arange(10)
+    parts = [list(DeviceLoader(x, y, 4, "cpu", shuffle=False, rank=r, world_size=2))
+             for r in range(2)]
+    seen = sorted(int(v) for part in parts for _, yb in part for v in yb)
+    assert seen == list(range(10))
+
+
+def test_random_translate_shapes_and_range():
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 28, 28)
+    out = random_translate(x, 2)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert not torch.equal(out, x)
+    background = (0 - 0.1918) / 0.3483
+    assert float(out.min()) >= min(float(x.min()), background) - 1e-6
+    assert float(out.max()) <= float(x.max()) + 1e-6
+    # Every output is one of the 25 shifts of its input.
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), value=background)
+    for i in range(4):
+        assert any(torch.equal(out[i, 0], padded[i, 0, r:r + 28, c:c + 28])
+                   for r in range(5) for c in range(5))
+    assert torch.equal(random_translate(x, 0), x)

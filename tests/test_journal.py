@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from boresnet.journal import JournalError, RunFolderBusy, RunLock, append_record, read_journal
+
+
+def rec(i):
+    return {"index": i, "params": {"lr": 0.1 * (i + 1)}, "status": "ok", "objective": 1.0 / (i + 1)}
+
+
+def test_append_and_read(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    for i in range(3):
+        append_record(path, rec(i))
+    assert read_journal(path) == [rec(0), rec(1), rec(2)]
+    assert len(path.read_text().splitlines()) == 3
+
+
+def test_torn_last_line_is_ignored_and_repaired(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    for i in range(2):
+        append_record(path, rec(i))
+    with open(path, "a") as f:
+        f.write(json.dumps(rec(2))[:25])  # killed in the middle of the write
+    with pytest.warns(UserWarning, match="torn"):
+        assert len(read_journal(path, repair=True)) == 2
+    append_record(path, rec(2))
+    assert read_journal(path) == [rec(0), rec(1), rec(2)]
+
+
+def test_garbage_in_the_middle_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    append_record(path, rec(0))
+    with open(path, "a") as f:
+        f.write("}}garbage{{\n")
+    append_record(path, rec(1))
+    with pytest.raises(JournalError, match="line 2"):
+        read_journal(path)
+
+
+def test_nan_is_never_written(tmp_path):
+    with pytest.raises(ValueError):
+        append_record(tmp_path / "j.jsonl", {**rec(0), "objective": float("nan")})
+
+
+HOLD = "from boresnet.journal import RunLock; import sys, time\n" \
+       "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n"
+
+
+def test_lock_refuses_second_owner_and_is_released_on_sigkill(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderBusy, match="in use"):
+            with RunLock(tmp_path):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with RunLock(tmp_path):
+        pass

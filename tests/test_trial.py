@@ -1,0 +1,72 @@
+import lightning as L
+import pytest
+
+from boresnet.config import Config
+from boresnet.module import ResNetClassifier
+from boresnet.trial import build_datamodule, run_trial
+
+
+def tiny_config(data_dir, **trainer) -> Config:
+    config = Config()
+    config.data.data_dir = str(data_dir)
+    config.data.val_size = 60
+    config.data.batch_size = 32
+    config.model.width = 4
+    config.trainer.accelerator = "cpu"
+    config.trainer.max_epochs = 1
+    config.trainer.progress_bar = False
+    for key, value in trainer.items():
+        setattr(config.trainer, key, value)
+    return config
+
+
+def test_fast_dev_run_of_the_module(tiny_data):
+    module = ResNetClassifier(width=4, schedule="onecycle")
+    trainer = L.Trainer(fast_dev_run=True, accelerator="cpu", logger=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=build_datamodule(tiny_config(tiny_data)))
+    assert {"train_loss", "val_loss", "val_acc"} <= set(trainer.callback_metrics)
+
+
+def test_fast_dev_run_through_run_trial(tiny_data):
+    result = run_trial(tiny_config(tiny_data), {"lr": 0.1},
+                       trainer_overrides={"fast_dev_run": True})
+    assert result.status == "ok" and result.objective == result.val_loss
+
+
+def test_trial_learns_the_fake_task(tiny_data):
+    config = tiny_config(tiny_data, max_epochs=3)
+    result = run_trial(config, {"lr": 0.5}, seed=0)
+    assert result.status == "ok" and result.val_acc > 0.5, result
+    config.search.objective = "val_error"
+    again = run_trial(config, {"lr": 0.5}, seed=0)
+    assert again.objective == pytest.approx(1 - again.val_acc)
+    assert again.val_acc == pytest.approx(result.val_acc)  # seeded: same run twice
+
+
+def test_absurd_learning_rate_diverges_without_raising(tiny_data):
+    config = tiny_config(tiny_data, divergence_check_every=1, max_epochs=5)
+    result = run_trial(config, {"lr": 1e6})
+    assert result.status == "diverged"
+    assert result.objective is None and "learning rate" in result.error
+    assert result.epochs < 5  # stopped early
+
+
+def test_exception_in_training_is_a_failed_trial(tiny_data, monkeypatch):
+    def boom(self, batch, batch_idx):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(ResNetClassifier, "training_step", boom)
+    result = run_trial(tiny_config(tiny_data), {"lr": 0.1})
+    assert result.status == "failed" and "out of memory" in result.error
+
+
+def test_real_kmnist_short_training(mini_data):
+    config = tiny_config(mini_data)
+    config.model.width = 8
+    config.data.train_subset = 500
+    config.trainer.max_epochs = 3
+    config.data.val_size = 200
+    result = run_trial(config, {"lr": 1.0}, seed=0)
+    assert result.status == "ok"
+    assert result.val_acc > 0.3, result  # chance is 0.1
