@@ -32,16 +32,22 @@ def _config_parser(description: str) -> ArgumentParser:
     parser = ArgumentParser(description=description, exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML config file")
     parser.add_class_arguments(Config, None)
-    parser.add_argument("--data-dir", type=str | None, default=None,
-                        help="folder holding KMNIST/raw/ (shortcut for --data.data_dir)")
+    parser.add_argument(
+        "--data-dir",
+        type=str | None,
+        default=None,
+        help="folder holding KMNIST/raw/ (shortcut for --data.data_dir)",
+    )
     return parser
 
 
 def build_parser() -> ArgumentParser:
     """Return the ``boresnet`` parser with its four subcommands."""
-    parser = ArgumentParser(prog="boresnet", exit_on_error=False,
-                            description="Bayesian optimisation of a ResNet-9's SGD "
-                                        "learning rate on KMNIST.")
+    parser = ArgumentParser(
+        prog="boresnet",
+        exit_on_error=False,
+        description="Bayesian optimisation of a ResNet-9's SGD learning rate on KMNIST.",
+    )
     commands = parser.add_subcommands(dest="command")
 
     train = _config_parser("Train one trial and print its result as JSON.")
@@ -49,22 +55,32 @@ def build_parser() -> ArgumentParser:
     commands.add_subcommand("train", train, help="train once at a given learning rate")
 
     bo = _config_parser("Run (or resume) a Bayesian optimisation study.")
-    bo.add_argument("--budget", type=int | None, default=None,
-                    help="evaluations in total (shortcut for --search.budget)")
+    bo.add_argument(
+        "--budget",
+        type=int | None,
+        default=None,
+        help="evaluations in total (shortcut for --search.budget)",
+    )
     bo.add_argument("--resume", type=str | None, default=None, help="run folder to resume")
-    bo.add_argument("--run-dir", type=str | None, default=None,
-                    help="exact run folder (default: OUT/bo-TIMESTAMP)")
+    bo.add_argument(
+        "--run-dir",
+        type=str | None,
+        default=None,
+        help="exact run folder (default: OUT/bo-TIMESTAMP)",
+    )
     commands.add_subcommand("bo", bo, help="run the study")
 
-    evaluate = ArgumentParser(description="Evaluate a study's best.ckpt on a test split.",
-                              exit_on_error=False)
+    evaluate = ArgumentParser(
+        description="Evaluate a study's best.ckpt on a test split.", exit_on_error=False
+    )
     evaluate.add_argument("run_dir", type=str)
     evaluate.add_argument("--data-dir", type=str | None, default=None)
     evaluate.add_argument("--accelerator", type=str, default="auto")
     commands.add_subcommand("evaluate", evaluate, help="test the best checkpoint")
 
-    plot = ArgumentParser(description="Redraw a study's figures from its journal.",
-                          exit_on_error=False)
+    plot = ArgumentParser(
+        description="Redraw a study's figures from its journal.", exit_on_error=False
+    )
     plot.add_argument("run_dir", type=str)
     commands.add_subcommand("plot", plot, help="redraw figures without training")
     return parser
@@ -77,8 +93,9 @@ def config_from(parser: ArgumentParser, ns: Namespace) -> Config:
         if key in ns:
             del ns[key]
     config = parser.instantiate(ns)
-    config = Config(**{k: config[k] for k in ("data", "model", "optim", "trainer",
-                                              "search", "seed", "out")})
+    config = Config(
+        **{k: config[k] for k in ("data", "model", "optim", "trainer", "search", "seed", "out")}
+    )
     return config
 
 
@@ -107,8 +124,7 @@ def cmd_train(ns: Namespace, config: Config) -> int:
     lr = ns.lr if ns.lr is not None else config.optim.lr
     if not lr > 0:
         raise CliError(f"--lr: must be > 0, got {lr}")
-    result = run_trial(config, {"lr": lr}, seed=config.seed, log_dir=config.out,
-                       name="train")
+    result = run_trial(config, {"lr": lr}, seed=config.seed, log_dir=config.out, name="train")
     record: dict[str, Any] = {"lr": lr, **result.to_dict()}
     if result.status != "ok":
         print(f"trial {result.status}: {result.error}", file=sys.stderr)
@@ -156,8 +172,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_plot(sub_ns.run_dir)
         raise CliError(f"unknown command {command!r}")
-    except (ArgumentError, ConfigError, CliError, DatasetError, ValueError, JournalError,
-            RunFolderBusy, ResumeError, StudyError) as err:
+    except (
+        ArgumentError,
+        ConfigError,
+        CliError,
+        DatasetError,
+        ValueError,
+        JournalError,
+        RunFolderBusy,
+        ResumeError,
+        StudyError,
+    ) as err:
         print(f"boresnet: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -42,12 +42,21 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
-        _require(0 < self.val_fraction < 1, "data.val_fraction",
-                 f"must be in (0, 1), got {self.val_fraction}")
-        _require(self.val_size is None or self.val_size >= 1, "data.val_size",
-                 f"must be >= 1, got {self.val_size}")
-        _require(self.train_subset is None or self.train_subset >= 1, "data.train_subset",
-                 f"must be >= 1 (an empty training set cannot train), got {self.train_subset}")
+        _require(
+            0 < self.val_fraction < 1,
+            "data.val_fraction",
+            f"must be in (0, 1), got {self.val_fraction}",
+        )
+        _require(
+            self.val_size is None or self.val_size >= 1,
+            "data.val_size",
+            f"must be >= 1, got {self.val_size}",
+        )
+        _require(
+            self.train_subset is None or self.train_subset >= 1,
+            "data.train_subset",
+            f"must be >= 1 (an empty training set cannot train), got {self.train_subset}",
+        )
         _require(self.num_workers >= 0, "data.num_workers", f"must be >= 0, got {self.num_workers}")
 
 
@@ -62,10 +71,16 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _require(self.width >= 1, "model.width", f"must be >= 1, got {self.width}")
-        _require(len(self.blocks) >= 1 and all(b >= 0 for b in self.blocks), "model.blocks",
-                 f"must be a non-empty list of counts >= 0, got {self.blocks}")
-        _require(self.convs_per_block >= 1, "model.convs_per_block",
-                 f"must be >= 1, got {self.convs_per_block}")
+        _require(
+            len(self.blocks) >= 1 and all(b >= 0 for b in self.blocks),
+            "model.blocks",
+            f"must be a non-empty list of counts >= 0, got {self.blocks}",
+        )
+        _require(
+            self.convs_per_block >= 1,
+            "model.convs_per_block",
+            f"must be >= 1, got {self.convs_per_block}",
+        )
 
 
 @dataclass
@@ -83,13 +98,22 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _require(self.lr > 0, "optim.lr", f"must be > 0, got {self.lr}")
-        _require(0 <= self.momentum < 1, "optim.momentum", f"must be in [0, 1), got {self.momentum}")
-        _require(self.weight_decay >= 0, "optim.weight_decay",
-                 f"must be >= 0, got {self.weight_decay}")
-        _require(0 < self.warmup_fraction < 1, "optim.warmup_fraction",
-                 f"must be in (0, 1), got {self.warmup_fraction}")
-        _require(0 <= self.label_smoothing < 1, "optim.label_smoothing",
-                 f"must be in [0, 1), got {self.label_smoothing}")
+        _require(
+            0 <= self.momentum < 1, "optim.momentum", f"must be in [0, 1), got {self.momentum}"
+        )
+        _require(
+            self.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {self.weight_decay}"
+        )
+        _require(
+            0 < self.warmup_fraction < 1,
+            "optim.warmup_fraction",
+            f"must be in (0, 1), got {self.warmup_fraction}",
+        )
+        _require(
+            0 <= self.label_smoothing < 1,
+            "optim.label_smoothing",
+            f"must be in [0, 1), got {self.label_smoothing}",
+        )
         _require(self.translate >= 0, "optim.translate", f"must be >= 0, got {self.translate}")
 
 
@@ -108,12 +132,18 @@ class TrainerConfig:
     divergence_check_every: int = 10
 
     def __post_init__(self) -> None:
-        _require(self.accelerator in ACCELERATORS, "trainer.accelerator",
-                 f"unknown accelerator {self.accelerator!r}; allowed: {', '.join(ACCELERATORS)}")
+        _require(
+            self.accelerator in ACCELERATORS,
+            "trainer.accelerator",
+            f"unknown accelerator {self.accelerator!r}; allowed: {', '.join(ACCELERATORS)}",
+        )
         _require(self.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {self.max_epochs}")
         _require(self.num_nodes >= 1, "trainer.num_nodes", f"must be >= 1, got {self.num_nodes}")
-        _require(self.divergence_check_every >= 1, "trainer.divergence_check_every",
-                 f"must be >= 1, got {self.divergence_check_every}")
+        _require(
+            self.divergence_check_every >= 1,
+            "trainer.divergence_check_every",
+            f"must be >= 1, got {self.divergence_check_every}",
+        )
 
 
 @dataclass
@@ -127,15 +157,21 @@ class ParamConfig:
 
     def __post_init__(self) -> None:
         where = f"search.params[{self.name}]"
-        _require(self.name in TUNABLE, f"{where}.name",
-                 f"unknown parameter {self.name!r}; allowed: {', '.join(TUNABLE)}")
-        _require(math.isfinite(self.low) and math.isfinite(self.high), where,
-                 "bounds must be finite")
-        _require(self.low < self.high, where,
-                 f"low must be < high, got low={self.low}, high={self.high}")
+        _require(
+            self.name in TUNABLE,
+            f"{where}.name",
+            f"unknown parameter {self.name!r}; allowed: {', '.join(TUNABLE)}",
+        )
+        _require(
+            math.isfinite(self.low) and math.isfinite(self.high), where, "bounds must be finite"
+        )
+        _require(
+            self.low < self.high, where, f"low must be < high, got low={self.low}, high={self.high}"
+        )
         if self.scale == "log":
-            _require(self.low > 0, f"{where}.low",
-                     f"a log-scale parameter needs low > 0, got {self.low}")
+            _require(
+                self.low > 0, f"{where}.low", f"a log-scale parameter needs low > 0, got {self.low}"
+            )
 
 
 ACQUISITIONS = ("logei", "ei")
@@ -160,15 +196,25 @@ class SearchConfig:
         _require(len(set(names)) == len(names), "search.params", f"duplicate names in {names}")
         _require(self.budget >= 1, "search.budget", f"must be >= 1, got {self.budget}")
         _require(self.n_init >= 1, "search.n_init", f"must be >= 1, got {self.n_init}")
-        _require(self.n_init <= self.budget, "search.n_init",
-                 f"initial design ({self.n_init}) is larger than the budget ({self.budget})")
-        _require(self.acquisition in ACQUISITIONS, "search.acquisition",
-                 f"unknown acquisition {self.acquisition!r}; allowed: {', '.join(ACQUISITIONS)}")
+        _require(
+            self.n_init <= self.budget,
+            "search.n_init",
+            f"initial design ({self.n_init}) is larger than the budget ({self.budget})",
+        )
+        _require(
+            self.acquisition in ACQUISITIONS,
+            "search.acquisition",
+            f"unknown acquisition {self.acquisition!r}; allowed: {', '.join(ACQUISITIONS)}",
+        )
         _require(self.num_restarts >= 1, "search.num_restarts", "must be >= 1")
-        _require(self.raw_samples >= self.num_restarts, "search.raw_samples",
-                 "must be >= search.num_restarts")
-        _require(self.max_consecutive_failures >= 1, "search.max_consecutive_failures",
-                 "must be >= 1")
+        _require(
+            self.raw_samples >= self.num_restarts,
+            "search.raw_samples",
+            "must be >= search.num_restarts",
+        )
+        _require(
+            self.max_consecutive_failures >= 1, "search.max_consecutive_failures", "must be >= 1"
+        )
 
 
 @dataclass

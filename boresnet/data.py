@@ -117,7 +117,9 @@ def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True)
     except (RuntimeError, OSError) as err:
         cause = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         if all((raw_folder(data_dir) / n).exists() for n in IDX_FILES[split]):
-            raise DatasetError(f"could not read KMNIST from {raw_folder(data_dir)}: {cause}") from err
+            raise DatasetError(
+                f"could not read KMNIST from {raw_folder(data_dir)}: {cause}"
+            ) from err
         raise DatasetError(missing_files_message(data_dir, cause)) from err
     return dataset.data, dataset.targets.long()
 
@@ -250,8 +252,16 @@ class KMNISTDataModule(L.LightningDataModule):
         x, y = self.train_set.tensors
         if self._use_device_loader():
             device, rank, world = self._device_and_shard()
-            return DeviceLoader(x, y, self.batch_size, device, seed=self.shuffle_seed,
-                                shuffle=True, rank=rank, world_size=world)
+            return DeviceLoader(
+                x,
+                y,
+                self.batch_size,
+                device,
+                seed=self.shuffle_seed,
+                shuffle=True,
+                rank=rank,
+                world_size=world,
+            )
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
@@ -265,8 +275,9 @@ class KMNISTDataModule(L.LightningDataModule):
         if self._use_device_loader():
             device, rank, world = self._device_and_shard()
             x, y = dataset.tensors
-            return DeviceLoader(x, y, self.eval_batch_size, device, shuffle=False,
-                                rank=rank, world_size=world)
+            return DeviceLoader(
+                x, y, self.eval_batch_size, device, shuffle=False, rank=rank, world_size=world
+            )
         return DataLoader(dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers)
 
     def val_dataloader(self):

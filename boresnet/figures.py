@@ -22,10 +22,22 @@ from matplotlib.figure import Figure  # noqa: E402
 from boresnet.optimizer import DTYPE, BayesianOptimizer  # noqa: E402
 
 GRID = 300
-COLORS = {"obs": "#1f4e79", "mean": "#2a7ab0", "band": "#9ecae1", "acq": "#e6550d",
-          "fail": "#d62728", "best": "#f2b600", "next": "#31a354"}
-LABELS = {"lr": "learning rate", "momentum": "momentum", "weight_decay": "weight decay",
-          "label_smoothing": "label smoothing", "warmup_fraction": "warm-up fraction"}
+COLORS = {
+    "obs": "#1f4e79",
+    "mean": "#2a7ab0",
+    "band": "#9ecae1",
+    "acq": "#e6550d",
+    "fail": "#d62728",
+    "best": "#f2b600",
+    "next": "#31a354",
+}
+LABELS = {
+    "lr": "learning rate",
+    "momentum": "momentum",
+    "weight_decay": "weight decay",
+    "label_smoothing": "label smoothing",
+    "warmup_fraction": "warm-up fraction",
+}
 
 
 def _to_value(space, j: int, coords: np.ndarray) -> np.ndarray:
@@ -60,14 +72,20 @@ def draw_iteration(
     """
     space, d = opt.space, opt.space.dim
     if axes is None:
-        fig, axes = plt.subplots(2, d, figsize=(6.4 * d if d > 1 else 7.5, 5.6),
-                                 sharex="col", squeeze=False,
-                                 gridspec_kw={"height_ratios": [2.2, 1]})
+        fig, axes = plt.subplots(
+            2,
+            d,
+            figsize=(6.4 * d if d > 1 else 7.5, 5.6),
+            sharex="col",
+            squeeze=False,
+            gridspec_kw={"height_ratios": [2.2, 1]},
+        )
     else:
         fig = axes[0][0].figure
     best = opt.best()
-    anchor = space.to_coords(best.params if best else space.from_unit(
-        torch.full((d,), 0.5, dtype=DTYPE)), DTYPE)
+    anchor = space.to_coords(
+        best.params if best else space.from_unit(torch.full((d,), 0.5, dtype=DTYPE)), DTYPE
+    )
     fill = opt.imputed_value()
     for j in range(d):
         top, bottom = axes[0][j], axes[1][j]
@@ -76,42 +94,93 @@ def draw_iteration(
         pred = opt.predict(grid)
         if pred is not None:
             mean, std = (t.numpy() for t in pred)
-            top.fill_between(x, mean - 1.96 * std, mean + 1.96 * std, color=COLORS["band"],
-                             alpha=0.5, lw=0, label="95% band")
+            top.fill_between(
+                x,
+                mean - 1.96 * std,
+                mean + 1.96 * std,
+                color=COLORS["band"],
+                alpha=0.5,
+                lw=0,
+                label="95% band",
+            )
             top.plot(x, mean, color=COLORS["mean"], lw=2, label="GP mean")
             ei = opt.expected_improvement(grid)
             ei = ei.numpy() if ei is not None else np.zeros_like(x)
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
             bottom.plot(x, ei, color=COLORS["acq"], lw=1.5, label="expected improvement")
         else:
-            bottom.text(0.5, 0.5, "initial design (no GP yet)", ha="center", va="center",
-                        transform=bottom.transAxes, color="0.4")
+            bottom.text(
+                0.5,
+                0.5,
+                "initial design (no GP yet)",
+                ha="center",
+                va="center",
+                transform=bottom.transAxes,
+                color="0.4",
+            )
         for i, o in enumerate(opt.observations):
             xv = o.params[space.names[j]]
             if o.ok:
-                top.scatter(xv, o.value, s=36, color=COLORS["obs"], zorder=4,
-                            label="observation" if i == 0 else None)
+                top.scatter(
+                    xv,
+                    o.value,
+                    s=36,
+                    color=COLORS["obs"],
+                    zorder=4,
+                    label="observation" if i == 0 else None,
+                )
             elif fill is not None:
-                top.scatter(xv, fill, s=60, marker="x", color=COLORS["fail"], zorder=4,
-                            label=f"{o.status} (imputed)")
+                top.scatter(
+                    xv,
+                    fill,
+                    s=60,
+                    marker="x",
+                    color=COLORS["fail"],
+                    zorder=4,
+                    label=f"{o.status} (imputed)",
+                )
             if not compact:
                 y = o.value if o.ok else fill
                 if y is not None:
-                    top.annotate(str(i + 1), (xv, y), textcoords="offset points",
-                                 xytext=(4, 4), fontsize=7, color="0.3")
+                    top.annotate(
+                        str(i + 1),
+                        (xv, y),
+                        textcoords="offset points",
+                        xytext=(4, 4),
+                        fontsize=7,
+                        color="0.3",
+                    )
         if best is not None:
-            top.scatter(best.params[space.names[j]], best.value, s=220, marker="*",
-                        color=COLORS["best"], edgecolor="k", zorder=5, label="incumbent")
+            top.scatter(
+                best.params[space.names[j]],
+                best.value,
+                s=220,
+                marker="*",
+                color=COLORS["best"],
+                edgecolor="k",
+                zorder=5,
+                label="incumbent",
+            )
         if next_params is not None:
             xn = next_params[space.names[j]]
             for ax in (top, bottom):
                 ax.axvline(xn, color=COLORS["next"], ls="--", lw=1.5)
-            bottom.scatter([xn], [0], marker="^", s=90, color=COLORS["next"], zorder=5,
-                           clip_on=False, label="next proposal")
+            bottom.scatter(
+                [xn],
+                [0],
+                marker="^",
+                s=90,
+                color=COLORS["next"],
+                zorder=5,
+                clip_on=False,
+                label="next proposal",
+            )
         if space.params[j].scale == "log":
             top.set_xscale("log")
-        bottom.set_xlabel(LABELS.get(space.names[j], space.names[j])
-                          + (" (slice through incumbent)" if d > 1 else ""))
+        bottom.set_xlabel(
+            LABELS.get(space.names[j], space.names[j])
+            + (" (slice through incumbent)" if d > 1 else "")
+        )
         if j == 0:
             top.set_ylabel("objective (minimised)")
             bottom.set_ylabel("EI")
@@ -139,14 +208,22 @@ def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) ->
         if s == "ok" and v is not None:
             running = min(running, v)
         best.append(running if np.isfinite(running) else np.nan)
-    ok = [(i, v) for i, (v, s) in enumerate(zip(values, statuses, strict=True), 1)
-          if s == "ok" and v is not None]
+    ok = [
+        (i, v)
+        for i, (v, s) in enumerate(zip(values, statuses, strict=True), 1)
+        if s == "ok" and v is not None
+    ]
     if ok:
         ax.scatter(*zip(*ok, strict=True), color=COLORS["obs"], s=25, label="observation")
     failed = [i for i, s in enumerate(statuses, 1) if s != "ok"]
     for i in failed:
-        ax.axvline(i, color=COLORS["fail"], alpha=0.3, lw=6,
-                   label="failed / diverged" if i == failed[0] else None)
+        ax.axvline(
+            i,
+            color=COLORS["fail"],
+            alpha=0.3,
+            lw=6,
+            label="failed / diverged" if i == failed[0] else None,
+        )
     ax.step(n, best, where="post", color=COLORS["best"], lw=2.5, label="best so far")
     ax.set_xlabel("evaluation")
     ax.set_ylabel("objective (minimised)")
@@ -165,8 +242,15 @@ def draw_confusion(matrix: np.ndarray, test_acc: float) -> Figure:
     k = matrix.shape[0]
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                int(matrix[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+            )
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
     ax.set_xlabel("predicted class")

@@ -60,13 +60,17 @@ def read_journal(path: str | os.PathLike, repair: bool = False) -> list[dict[str
                 raise ValueError("not a trial record")
         except ValueError as err:
             if is_last:
-                warnings.warn(f"{path}: ignoring a torn last line {number} "
-                              "(interrupted write); that trial will run again", stacklevel=2)
+                warnings.warn(
+                    f"{path}: ignoring a torn last line {number} "
+                    "(interrupted write); that trial will run again",
+                    stacklevel=2,
+                )
                 break
             raise JournalError(f"{path}, line {number}: not a valid trial record ({err})") from err
         if torn:
-            warnings.warn(f"{path}: last line {number} has no newline; re-running that trial",
-                          stacklevel=2)
+            warnings.warn(
+                f"{path}: last line {number} has no newline; re-running that trial", stacklevel=2
+            )
             break
         records.append(record)
         good_bytes += len(raw) + 1
@@ -75,8 +79,9 @@ def read_journal(path: str | os.PathLike, repair: bool = False) -> list[dict[str
             f.truncate(good_bytes)
     for expected, record in enumerate(records):
         if record["index"] != expected:
-            raise JournalError(f"{path}: record {expected + 1} has index {record['index']}, "
-                               f"expected {expected}")
+            raise JournalError(
+                f"{path}: record {expected + 1} has index {record['index']}, expected {expected}"
+            )
     return records
 
 

@@ -85,8 +85,9 @@ class ResNetClassifier(L.LightningModule):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         self.save_hyperparameters()
-        self.model = resnet9(width, num_classes, blocks=tuple(blocks),
-                             convs_per_block=convs_per_block)
+        self.model = resnet9(
+            width, num_classes, blocks=tuple(blocks), convs_per_block=convs_per_block
+        )
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -117,8 +118,15 @@ class ResNetClassifier(L.LightningModule):
         logits = self(x)
         loss = self._loss(logits, y, self.hparams.label_smoothing)
         self.train_acc(logits, y)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=len(y), sync_dist=True)
+        self.log(
+            "train_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(y),
+            sync_dist=True,
+        )
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
@@ -127,8 +135,14 @@ class ResNetClassifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         self.val_acc(logits, y)
-        self.log("val_loss", self._loss(logits, y), on_epoch=True, prog_bar=True,
-                 batch_size=len(y), sync_dist=True)
+        self.log(
+            "val_loss",
+            self._loss(logits, y),
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(y),
+            sync_dist=True,
+        )
         self.log("val_acc", self.val_acc, on_epoch=True, prog_bar=True)
 
     def test_step(self, batch, batch_idx: int) -> None:
@@ -137,8 +151,9 @@ class ResNetClassifier(L.LightningModule):
         logits = self(x)
         self.test_acc(logits, y)
         self.test_confusion.update(logits, y)
-        self.log("test_loss", self._loss(logits, y), on_epoch=True, batch_size=len(y),
-                 sync_dist=True)
+        self.log(
+            "test_loss", self._loss(logits, y), on_epoch=True, batch_size=len(y), sync_dist=True
+        )
         self.log("test_acc", self.test_acc, on_epoch=True)
 
     def on_test_epoch_end(self) -> None:
@@ -164,7 +179,8 @@ class ResNetClassifier(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=hp.lr,
-            total_steps=max(total, 2),
+            # OneCycleLR needs >= 2 steps in each phase; tiny test runs have fewer.
+            total_steps=max(total, math.ceil(2 / hp.warmup_fraction) + 2),
             pct_start=hp.warmup_fraction,
             anneal_strategy="linear",
             cycle_momentum=False,
@@ -173,4 +189,7 @@ class ResNetClassifier(L.LightningModule):
             div_factor=10.0,
             final_div_factor=100.0,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -90,8 +90,9 @@ class BayesianOptimizer:
         self.last_proposal_kind = "sobol"
 
     # ---------------------------------------------------------------- data
-    def tell(self, params: dict[str, float], value: float | None, status: str = "ok",
-             **extra: Any) -> Observation:
+    def tell(
+        self, params: dict[str, float], value: float | None, status: str = "ok", **extra: Any
+    ) -> Observation:
         """Record the result of evaluating ``params``.
 
         Args:
@@ -146,7 +147,8 @@ class BayesianOptimizer:
         model = None
         if len(X) >= 2 and Y.std() > 0:
             model = SingleTaskGP(
-                X, Y,
+                X,
+                Y,
                 input_transform=Normalize(self.space.dim, bounds=self.space.bounds(DTYPE)),
                 outcome_transform=Standardize(1),
             )
@@ -155,8 +157,9 @@ class BayesianOptimizer:
                 try:
                     fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
                 except ModelFittingError as err:
-                    warnings.warn(f"GP fit failed ({err}); falling back to space filling",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"GP fit failed ({err}); falling back to space filling", stacklevel=2
+                    )
                     model = None
             if model is not None:
                 model.eval()
@@ -223,8 +226,11 @@ class BayesianOptimizer:
         with torch.random.fork_rng():
             torch.manual_seed(self.seed * 100_003 + 7919 * n + 1)
             candidate, _ = optimize_acqf(
-                acq, bounds=self.space.bounds(DTYPE), q=1,
-                num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+                acq,
+                bounds=self.space.bounds(DTYPE),
+                q=1,
+                num_restarts=self.num_restarts,
+                raw_samples=self.raw_samples,
             )
         coords = candidate.detach().squeeze(0)
         if self._near_failure(coords):
@@ -234,8 +240,9 @@ class BayesianOptimizer:
         self.last_proposal_kind = self.acquisition
         return self.space.from_coords(coords)
 
-    def run(self, objective: Callable[[dict[str, float]], float | None],
-            budget: int) -> Observation | None:
+    def run(
+        self, objective: Callable[[dict[str, float]], float | None], budget: int
+    ) -> Observation | None:
         """Evaluate ``objective`` until ``budget`` observations exist.
 
         Args:

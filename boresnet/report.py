@@ -48,32 +48,55 @@ def trials_table(records: list[dict[str, Any]]) -> str:
     for r in records:
         obj = f"{r['objective']:.4f}" if r["objective"] is not None else "-"
         acc = f"{r['val_acc']:.4f}" if r.get("val_acc") is not None else "-"
-        rows.append(f"{r['index'] + 1:>3} " + " ".join(f"{r['params'][n]:>12.5g}" for n in names)
-                    + f" {r['status']:>9} {obj:>10} {acc:>8} {r['wall_s']:>8.1f}")
+        rows.append(
+            f"{r['index'] + 1:>3} "
+            + " ".join(f"{r['params'][n]:>12.5g}" for n in names)
+            + f" {r['status']:>9} {obj:>10} {acc:>8} {r['wall_s']:>8.1f}"
+        )
     return "\n".join(rows)
 
 
-def final_report(config: Config, run_dir: Path, records: list[dict[str, Any]],
-                 opt: BayesianOptimizer, wall_s: float, say: Callable[[str], None],
-                 writer, primary: bool = True) -> dict[str, Any]:
+def final_report(
+    config: Config,
+    run_dir: Path,
+    records: list[dict[str, Any]],
+    opt: BayesianOptimizer,
+    wall_s: float,
+    say: Callable[[str], None],
+    writer,
+    primary: bool = True,
+) -> dict[str, Any]:
     """Test the best trial's model and write ``summary.json`` and ``best.ckpt``."""
     best = opt.best()
-    summary: dict[str, Any] = {"best_params": None, "best_objective": None, "best_trial": None,
-                               "test_acc": None, "test_n": None,
-                               "objective": config.search.objective}
+    summary: dict[str, Any] = {
+        "best_params": None,
+        "best_objective": None,
+        "best_trial": None,
+        "test_acc": None,
+        "test_n": None,
+        "objective": config.search.objective,
+    }
     if best is None:
-        say("no trial finished with a finite objective: every trial diverged or failed. "
-            "Narrow the search range (search.params) and start a new study.")
+        say(
+            "no trial finished with a finite objective: every trial diverged or failed. "
+            "Narrow the search range (search.params) and start a new study."
+        )
     else:
-        index = next(r["index"] for r in records
-                     if r["status"] == "ok" and r["objective"] == best.value)
+        index = next(
+            r["index"] for r in records if r["status"] == "ok" and r["objective"] == best.value
+        )
         ckpt = run_dir / "checkpoints" / f"trial_{index:03d}.ckpt"
         if primary and ckpt.exists():
             shutil.copyfile(ckpt, run_dir / "best.ckpt")
         acc, n, confusion = test_checkpoint(config, run_dir / "best.ckpt")
-        summary.update(best_params=best.params, best_objective=best.value, best_trial=index,
-                       test_acc=acc, test_n=n,
-                       best_val_acc=records[index].get("val_acc"))
+        summary.update(
+            best_params=best.params,
+            best_objective=best.value,
+            best_trial=index,
+            test_acc=acc,
+            test_n=n,
+            best_val_acc=records[index].get("val_acc"),
+        )
         if primary and confusion is not None:
             summary["confusion_matrix"] = confusion.astype(int).tolist()
             fig = draw_confusion(confusion, acc)
@@ -85,23 +108,27 @@ def final_report(config: Config, run_dir: Path, records: list[dict[str, Any]],
             close(fig)
     summary["trials"] = records
     summary["n_trials"] = len(records)
-    summary["status_counts"] = {s: sum(r["status"] == s for r in records)
-                                for s in ("ok", "diverged", "failed")}
+    summary["status_counts"] = {
+        s: sum(r["status"] == s for r in records) for s in ("ok", "diverged", "failed")
+    }
     summary["wall_s"] = round(wall_s, 2)
     if primary:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         say("\n" + trials_table(records))
         if best is not None:
             params = " ".join(f"{k}={v:.5g}" for k, v in best.params.items())
-            say(f"\nbest: trial {summary['best_trial'] + 1}, {params}, "
+            say(
+                f"\nbest: trial {summary['best_trial'] + 1}, {params}, "
                 f"{config.search.objective}={best.value:.4f}; test_acc={summary['test_acc']:.4f} "
-                f"on {summary['test_n']} test images; {wall_s:.0f}s in all")
+                f"on {summary['test_n']} test images; {wall_s:.0f}s in all"
+            )
         say(f"summary: {run_dir / 'summary.json'}")
     return summary
 
 
-def write_summary_figures(config: Config, run_dir: Path, records: list[dict[str, Any]],
-                          writer=None) -> None:
+def write_summary_figures(
+    config: Config, run_dir: Path, records: list[dict[str, Any]], writer=None
+) -> None:
     """Draw the small-multiples summary of all iterations and the convergence plot."""
     from boresnet.study import replay
 
@@ -121,8 +148,9 @@ def write_summary_figures(config: Config, run_dir: Path, records: list[dict[str,
     fig = plt.figure(figsize=(4.2 * cols * d, 3.3 * rows))
     outer = fig.add_gridspec(rows, cols, hspace=0.45, wspace=0.25)
     for slot, k in enumerate(iterations):
-        inner = outer[slot // cols, slot % cols].subgridspec(2, d, height_ratios=[2.2, 1],
-                                                             hspace=0.05)
+        inner = outer[slot // cols, slot % cols].subgridspec(
+            2, d, height_ratios=[2.2, 1], hspace=0.05
+        )
         axes = [[fig.add_subplot(inner[r, j]) for j in range(d)] for r in range(2)]
         for j in range(d):
             axes[1][j].sharex(axes[0][j])
@@ -150,8 +178,7 @@ def cmd_evaluate(run_dir: str, data_dir: str | None, accelerator: str = "auto") 
     path, config, _ = _load(run_dir)
     ckpt = path / "best.ckpt"
     if not ckpt.exists():
-        print(f"boresnet: error: {ckpt} does not exist (has the study finished?)",
-              file=sys.stderr)
+        print(f"boresnet: error: {ckpt} does not exist (has the study finished?)", file=sys.stderr)
         return 2
     if data_dir:
         config.data.data_dir = data_dir
@@ -160,8 +187,11 @@ def cmd_evaluate(run_dir: str, data_dir: str | None, accelerator: str = "auto") 
     config.trainer.strategy = "auto"
     config.trainer.progress_bar = False
     acc, n, _ = test_checkpoint(config, ckpt)
-    print(json.dumps({"test_acc": acc, "n": n, "checkpoint": str(ckpt),
-                      "data_dir": config.data.data_dir}))
+    print(
+        json.dumps(
+            {"test_acc": acc, "n": n, "checkpoint": str(ckpt), "data_dir": config.data.data_dir}
+        )
+    )
     return 0
 
 
@@ -178,6 +208,8 @@ def cmd_plot(run_dir: str) -> int:
         fig.savefig(path / "figures" / f"iteration_{k:02d}.png", dpi=110)
         close(fig)
     write_summary_figures(config, path, records)
-    print(f"redrew {max(len(records) - 1, 0)} iteration figures and the summaries "
-          f"in {path / 'figures'}")
+    print(
+        f"redrew {max(len(records) - 1, 0)} iteration figures and the summaries "
+        f"in {path / 'figures'}"
+    )
     return 0

@@ -21,9 +21,17 @@ from boresnet.space import SearchSpace
 
 # Fields a resumed study may change: none of them changes what a trial computes.
 RESUMABLE = {
-    "data.data_dir", "data.download", "data.num_workers", "data.loader",
-    "search.budget", "trainer.progress_bar", "trainer.accelerator", "trainer.devices",
-    "trainer.strategy", "trainer.num_nodes", "out",
+    "data.data_dir",
+    "data.download",
+    "data.num_workers",
+    "data.loader",
+    "search.budget",
+    "trainer.progress_bar",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.strategy",
+    "trainer.num_nodes",
+    "out",
 }
 
 
@@ -84,11 +92,13 @@ def check_journal(config: Config, run_dir: Path) -> None:
         if rec.get("space", space) != space:
             raise ResumeError(
                 f"{run_dir / JOURNAL}, line {number}: field search.params differs: the journal "
-                f"searched {rec.get('space')}, config.yaml searches {space}")
+                f"searched {rec.get('space')}, config.yaml searches {space}"
+            )
         if rec.get("config_sha", sha) != sha:
             raise ResumeError(
                 f"{run_dir / JOURNAL}, line {number} was written with a different config "
-                f"(fingerprint {rec.get('config_sha')} != {sha} of config.yaml)")
+                f"(fingerprint {rec.get('config_sha')} != {sha} of config.yaml)"
+            )
 
 
 def check_resume(parser, argv: list[str], run_dir: Path, saved: Config) -> Config:
@@ -108,8 +118,9 @@ def check_resume(parser, argv: list[str], run_dir: Path, saved: Config) -> Confi
     rest, _ = _strip(argv, "--resume")
     rest, config_file = _strip(rest, "--config")
     if config_file is not None:
-        raise ResumeError("--config cannot be combined with --resume: a resumed study "
-                          "keeps its config.yaml")
+        raise ResumeError(
+            "--config cannot be combined with --resume: a resumed study keeps its config.yaml"
+        )
     ns = parser.parse_args(["--config", str(run_dir / "config.yaml"), *rest])
     config = config_from(parser, ns)
     if ns.data_dir:
@@ -123,7 +134,8 @@ def check_resume(parser, argv: list[str], run_dir: Path, saved: Config) -> Confi
             raise ResumeError(
                 f"--resume: field {key} differs from {run_dir / 'config.yaml'} "
                 f"({before[key]!r} there, {after.get(key)!r} here); a resumed study keeps "
-                f"its config (only {', '.join(sorted(RESUMABLE))} may change)")
+                f"its config (only {', '.join(sorted(RESUMABLE))} may change)"
+            )
     try:
         check_journal(config, run_dir)
     except JournalError as err:

@@ -67,5 +67,6 @@ class SearchSpace:
 
     def describe(self) -> list[dict[str, Any]]:
         """Return the space as plain data (recorded with every journal line)."""
-        return [{"name": p.name, "low": p.low, "high": p.high, "scale": p.scale}
-                for p in self.params]
+        return [
+            {"name": p.name, "low": p.low, "high": p.high, "scale": p.scale} for p in self.params
+        ]

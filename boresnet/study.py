@@ -46,9 +46,14 @@ def is_primary() -> bool:
 def make_optimizer(config: Config) -> BayesianOptimizer:
     """Build the optimiser the config describes."""
     s = config.search
-    return BayesianOptimizer(SearchSpace(s.params), n_init=s.n_init,
-                             acquisition=s.acquisition, num_restarts=s.num_restarts,
-                             raw_samples=s.raw_samples, seed=config.seed)
+    return BayesianOptimizer(
+        SearchSpace(s.params),
+        n_init=s.n_init,
+        acquisition=s.acquisition,
+        num_restarts=s.num_restarts,
+        raw_samples=s.raw_samples,
+        seed=config.seed,
+    )
 
 
 def replay(config: Config, records: list[dict[str, Any]]) -> BayesianOptimizer:
@@ -84,10 +89,10 @@ class Study:
         out: Stream for progress lines.
     """
 
-    def __init__(self, config: Config, run_dir: Path, out=sys.stdout) -> None:
+    def __init__(self, config: Config, run_dir: Path, out=None) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.out = out
+        self.out = out if out is not None else sys.stdout
         self.primary = is_primary()
         self.journal = self.run_dir / JOURNAL
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -114,9 +119,9 @@ class Study:
         final = iteration >= self.config.search.budget
         label = "not evaluated: budget spent" if final else "next"
         nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
-        fig = draw_iteration(opt, next_params,
-                             title=f"Iteration {iteration}: {iteration} evaluations; "
-                                   f"{label} {nxt}")
+        fig = draw_iteration(
+            opt, next_params, title=f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}"
+        )
         path = figure_path(self.run_dir, iteration)
         path.parent.mkdir(exist_ok=True)
         fig.savefig(path, dpi=110)
@@ -126,10 +131,17 @@ class Study:
 
     def _record(self, index: int, params: dict, result, seed: int, kind: str) -> dict:
         return {
-            "index": index, "params": params, "objective": result.objective,
-            "val_loss": result.val_loss, "val_acc": result.val_acc, "status": result.status,
-            "error": result.error, "epochs": result.epochs, "wall_s": result.wall_s,
-            "seed": seed, "proposal": kind,
+            "index": index,
+            "params": params,
+            "objective": result.objective,
+            "val_loss": result.val_loss,
+            "val_acc": result.val_acc,
+            "status": result.status,
+            "error": result.error,
+            "epochs": result.epochs,
+            "wall_s": result.wall_s,
+            "seed": seed,
+            "proposal": kind,
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "space": SearchSpace(self.config.search.params).describe(),
             "config_sha": study_fingerprint(self.config),
@@ -143,18 +155,25 @@ class Study:
         else:
             outcome = f"{rec['status'].upper()}: {rec['error']}"
         best = opt.best()
-        best_txt = (f"best={best.value:.4f} ("
-                    + " ".join(f"{k}={v:.4g}" for k, v in best.params.items()) + ")"
-                    if best else "best=none yet")
-        self.say(f"[{rec['index'] + 1:>2}/{budget}] {params}  {outcome}  {best_txt}  "
-                 f"{rec['wall_s']:.1f}s  ({rec['proposal']})")
+        best_txt = (
+            f"best={best.value:.4f} ("
+            + " ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+            + ")"
+            if best
+            else "best=none yet"
+        )
+        self.say(
+            f"[{rec['index'] + 1:>2}/{budget}] {params}  {outcome}  {best_txt}  "
+            f"{rec['wall_s']:.1f}s  ({rec['proposal']})"
+        )
 
     def _prune_checkpoints(self, opt: BayesianOptimizer, records: list[dict]) -> None:
         best = opt.best()
         keep = None
         if best is not None:
-            keep = next(r["index"] for r in records
-                        if r["status"] == "ok" and r["objective"] == best.value)
+            keep = next(
+                r["index"] for r in records if r["status"] == "ok" and r["objective"] == best.value
+            )
         for path in self.ckpt_dir.glob("trial_*.ckpt"):
             if keep is None or path.name != f"trial_{keep:03d}.ckpt":
                 path.unlink(missing_ok=True)
@@ -181,13 +200,19 @@ class Study:
         kind = opt.last_proposal_kind
         while len(records) < budget:
             if failures >= self.config.search.max_consecutive_failures:
-                raise StudyError(f"{failures} trials failed in a row (last: "
-                                 f"{records[-1]['error']}); stopping the study. Fix the cause "
-                                 f"and resume with: boresnet bo --resume {self.run_dir}")
+                raise StudyError(
+                    f"{failures} trials failed in a row (last: "
+                    f"{records[-1]['error']}); stopping the study. Fix the cause "
+                    f"and resume with: boresnet bo --resume {self.run_dir}"
+                )
             index = len(records)
             seed = self.config.seed + index
             result = run_trial(
-                self.config, next_params, seed=seed, log_dir=self.run_dir, name="trials",
+                self.config,
+                next_params,
+                seed=seed,
+                log_dir=self.run_dir,
+                name="trials",
                 version=f"trial_{index:03d}",
                 checkpoint=self.ckpt_dir / f"trial_{index:03d}.ckpt",
             )
@@ -204,9 +229,16 @@ class Study:
             next_params = opt.ask()
             kind = opt.last_proposal_kind
             self.draw(opt, len(records), next_params)
-        summary = final_report(self.config, self.run_dir, records, opt,
-                               time.perf_counter() - started, self.say,
-                               self.writer if self.primary else None, self.primary)
+        summary = final_report(
+            self.config,
+            self.run_dir,
+            records,
+            opt,
+            time.perf_counter() - started,
+            self.say,
+            self.writer if self.primary else None,
+            self.primary,
+        )
         if self.primary:
             write_summary_figures(self.config, self.run_dir, records, self.writer)
             self.writer.close()
@@ -235,19 +267,25 @@ def new_run_dir(config: Config, explicit: str | None) -> Path:
 
 def start_study(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
     """Check the folder, lock it, write the config and run the study."""
-    # Data-parallel ranks re-run this command: they must find rank 0's folder.
-    os.environ[RUN_DIR_ENV] = str(run_dir)
     if not is_primary():
         return Study(config, run_dir).run()
     ensure_writable(run_dir)
+    # Data-parallel ranks re-run this command: they must find rank 0's folder.
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        return _locked_study(config, run_dir, resume)
+    finally:
+        os.environ.pop(RUN_DIR_ENV, None)
+
+
+def _locked_study(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
     with RunLock(run_dir):
         cfg_path = run_dir / "config.yaml"
         if not resume:
             if (run_dir / JOURNAL).exists():
                 raise StudyError(f"{run_dir} already holds a study; use --resume {run_dir}")
             cfg_path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-        print(f"study folder: {run_dir}  (TensorBoard: tensorboard --logdir {run_dir})",
-              flush=True)
+        print(f"study folder: {run_dir}  (TensorBoard: tensorboard --logdir {run_dir})", flush=True)
         return Study(config, run_dir).run()
 
 
@@ -271,8 +309,11 @@ def cmd_bo(parser, ns, argv: list[str]) -> int:
         summary = start_study(config, run_dir, resume=bool(ns.resume))
     except KeyboardInterrupt:
         done = len(read_journal(run_dir / JOURNAL)) if (run_dir / JOURNAL).exists() else 0
-        print(f"\ninterrupted: {done}/{config.search.budget} trials are saved in {run_dir}; "
-              f"resume with: boresnet bo --resume {run_dir}", file=sys.stderr)
+        print(
+            f"\ninterrupted: {done}/{config.search.budget} trials are saved in {run_dir}; "
+            f"resume with: boresnet bo --resume {run_dir}",
+            file=sys.stderr,
+        )
         return 130
     except StudyError as err:
         raise CliError(str(err)) from err

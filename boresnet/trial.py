@@ -94,10 +94,17 @@ def build_datamodule(config: Config, seed: int = 0) -> KMNISTDataModule:
     """Build the DataModule a trial trains on."""
     d = config.data
     return KMNISTDataModule(
-        data_dir=d.data_dir, download=d.download, batch_size=d.batch_size,
-        val_fraction=d.val_fraction, val_size=d.val_size, train_subset=d.train_subset,
-        split_seed=d.split_seed, shuffle_seed=seed, num_workers=d.num_workers,
-        loader=d.loader, eval_batch_size=d.eval_batch_size,
+        data_dir=d.data_dir,
+        download=d.download,
+        batch_size=d.batch_size,
+        val_fraction=d.val_fraction,
+        val_size=d.val_size,
+        train_subset=d.train_subset,
+        split_seed=d.split_seed,
+        shuffle_seed=seed,
+        num_workers=d.num_workers,
+        loader=d.loader,
+        eval_batch_size=d.eval_batch_size,
     )
 
 
@@ -105,27 +112,42 @@ def build_module(config: Config) -> ResNetClassifier:
     """Build the LightningModule from the model and optimiser config."""
     m, o = config.model, config.optim
     return ResNetClassifier(
-        width=m.width, blocks=list(m.blocks), convs_per_block=m.convs_per_block,
-        lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay,
-        schedule=o.schedule, warmup_fraction=o.warmup_fraction,
-        label_smoothing=o.label_smoothing, translate=o.translate,
+        width=m.width,
+        blocks=list(m.blocks),
+        convs_per_block=m.convs_per_block,
+        lr=o.lr,
+        momentum=o.momentum,
+        nesterov=o.nesterov,
+        weight_decay=o.weight_decay,
+        schedule=o.schedule,
+        warmup_fraction=o.warmup_fraction,
+        label_smoothing=o.label_smoothing,
+        translate=o.translate,
         channels_last=m.channels_last,
     )
 
 
-def build_trainer(config: Config, logger: Any = False, callbacks: list | None = None,
-                  **overrides: Any) -> L.Trainer:
+def build_trainer(
+    config: Config, logger: Any = False, callbacks: list | None = None, **overrides: Any
+) -> L.Trainer:
     """Build a Lightning ``Trainer`` from the trainer config."""
     t = config.trainer
     callbacks = list(callbacks or [])
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(leave=False))
     kwargs: dict[str, Any] = dict(
-        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
-        num_nodes=t.num_nodes, precision=t.precision or default_precision(t.accelerator),
-        max_epochs=t.max_epochs, logger=logger, callbacks=callbacks,
-        enable_checkpointing=False, enable_progress_bar=t.progress_bar,
-        enable_model_summary=False, num_sanity_val_steps=0,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision or default_precision(t.accelerator),
+        max_epochs=t.max_epochs,
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
         log_every_n_steps=1,
     )
     kwargs.update(overrides)
@@ -171,14 +193,16 @@ def run_trial(
     L.seed_everything(seed, workers=True, verbose=False)
     logger = (
         TensorBoardLogger(str(log_dir), name=name, version=version, default_hp_metric=False)
-        if log_dir is not None else False
+        if log_dir is not None
+        else False
     )
     datamodule = build_datamodule(config, seed)
     module = build_module(config)
     if config.trainer.compile:
         module.model = torch.compile(module.model)
     trainer = build_trainer(
-        config, logger=logger,
+        config,
+        logger=logger,
         callbacks=[DivergenceMonitor(config.trainer.divergence_check_every)],
         **(trainer_overrides or {}),
     )
@@ -197,8 +221,15 @@ def run_trial(
                 objective = objective_of(config, val_loss, val_acc)
         if status != "ok":
             val_loss = val_loss if val_loss is not None and math.isfinite(val_loss) else None
-        return TrialResult(status, objective, val_loss, val_acc, trainer.current_epoch,
-                           round(time.perf_counter() - start, 3), error)
+        return TrialResult(
+            status,
+            objective,
+            val_loss,
+            val_acc,
+            trainer.current_epoch,
+            round(time.perf_counter() - start, 3),
+            error,
+        )
 
     try:
         trainer.fit(module, datamodule=datamodule)

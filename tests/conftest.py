@@ -15,10 +15,24 @@ MINI = Path(os.environ.get("BORESNET_MINI_DATA", REPO.parent / "shared" / "data"
 
 # Overrides that make a study take seconds: a 4-wide ResNet-9 on a few hundred images.
 TINY = [
-    "--model.width", "4", "--data.train_subset", "256", "--data.val_size", "128",
-    "--data.batch_size", "64", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
-    "--trainer.progress_bar", "false", "--search.num_restarts", "2",
-    "--search.raw_samples", "64",
+    "--model.width",
+    "4",
+    "--data.train_subset",
+    "256",
+    "--data.val_size",
+    "128",
+    "--data.batch_size",
+    "64",
+    "--trainer.max_epochs",
+    "1",
+    "--trainer.accelerator",
+    "cpu",
+    "--trainer.progress_bar",
+    "false",
+    "--search.num_restarts",
+    "2",
+    "--search.raw_samples",
+    "64",
 ]
 
 

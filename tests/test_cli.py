@@ -21,9 +21,23 @@ def run(capsys, *args):
 
 
 def test_train_prints_json_last_line(capsys, tiny_data, tmp_path):
-    code, out, _ = run(capsys, "train", *CFG, "--lr", "0.2", "--data-dir", str(tiny_data),
-                       "--model.width", "4", "--data.val_size", "50",
-                       "--trainer.progress_bar", "false", "--out", str(tmp_path / "logs"))
+    code, out, _ = run(
+        capsys,
+        "train",
+        *CFG,
+        "--lr",
+        "0.2",
+        "--data-dir",
+        str(tiny_data),
+        "--model.width",
+        "4",
+        "--data.val_size",
+        "50",
+        "--trainer.progress_bar",
+        "false",
+        "--out",
+        str(tmp_path / "logs"),
+    )
     assert code == 0
     record = json.loads(out.strip().splitlines()[-1])
     assert {"status", "objective", "val_loss", "val_acc", "epochs", "wall_s"} <= set(record)
@@ -32,38 +46,64 @@ def test_train_prints_json_last_line(capsys, tiny_data, tmp_path):
 
 
 def test_train_diverged_exits_zero_with_explanation(capsys, tiny_data, tmp_path):
-    code, out, err = run(capsys, "train", *CFG, "--lr", "1e6", "--data-dir", str(tiny_data),
-                         "--model.width", "4", "--data.val_size", "50",
-                         "--trainer.divergence_check_every", "1",
-                         "--trainer.progress_bar", "false", "--out", str(tmp_path))
+    code, out, err = run(
+        capsys,
+        "train",
+        *CFG,
+        "--lr",
+        "1e6",
+        "--data-dir",
+        str(tiny_data),
+        "--model.width",
+        "4",
+        "--data.val_size",
+        "50",
+        "--trainer.divergence_check_every",
+        "1",
+        "--trainer.progress_bar",
+        "false",
+        "--out",
+        str(tmp_path),
+    )
     assert code == 0
     assert json.loads(out.strip().splitlines()[-1])["status"] == "diverged"
     assert "diverged" in err and "learning rate" in err
 
 
 def test_missing_dataset_is_one_clear_error(capsys, tmp_path):
-    code, _, err = run(capsys, "train", *CFG, "--lr", "0.1", "--data-dir", str(tmp_path / "x"),
-                       "--out", str(tmp_path / "logs"))
+    code, _, err = run(
+        capsys,
+        "train",
+        *CFG,
+        "--lr",
+        "0.1",
+        "--data-dir",
+        str(tmp_path / "x"),
+        "--out",
+        str(tmp_path / "logs"),
+    )
     assert code == 2
     line = err.strip().splitlines()[-1]
     assert line.startswith("boresnet: error: KMNIST not found") and "KMNIST/raw" in line
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--search.bogus", "1"], "search.bogus"),
-    (["--search.budget", "ten"], "search.budget"),
-    (["--search.budget", "0"], "search.budget"),
-    (["--search.budget", "-3"], "search.budget"),
-    (["--search.params", '[{"name": "lr", "low": 1.0, "high": 0.01}]'], "low must be < high"),
-    (["--search.params", '[{"name": "lr", "low": 0.0, "high": 1.0}]'], "low > 0"),
-    (["--search.params", '[{"name": "lr", "low": 0.1, "high": 1, "scale": "cubic"}]'],
-     "scale"),
-    (["--search.params", '[{"name": "dropout", "low": 0.1, "high": 0.5}]'], "allowed: lr"),
-    (["--search.n_init", "12"], "larger than the budget"),
-    (["--search.acquisition", "ucb"], "allowed: logei, ei"),
-    (["--trainer.accelerator", "quantum"], "allowed: auto, cpu"),
-    (["--data.train_subset", "0"], "data.train_subset"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--search.bogus", "1"], "search.bogus"),
+        (["--search.budget", "ten"], "search.budget"),
+        (["--search.budget", "0"], "search.budget"),
+        (["--search.budget", "-3"], "search.budget"),
+        (["--search.params", '[{"name": "lr", "low": 1.0, "high": 0.01}]'], "low must be < high"),
+        (["--search.params", '[{"name": "lr", "low": 0.0, "high": 1.0}]'], "low > 0"),
+        (["--search.params", '[{"name": "lr", "low": 0.1, "high": 1, "scale": "cubic"}]'], "scale"),
+        (["--search.params", '[{"name": "dropout", "low": 0.1, "high": 0.5}]'], "allowed: lr"),
+        (["--search.n_init", "12"], "larger than the budget"),
+        (["--search.acquisition", "ucb"], "allowed: logei, ei"),
+        (["--trainer.accelerator", "quantum"], "allowed: auto, cpu"),
+        (["--data.train_subset", "0"], "data.train_subset"),
+    ],
+)
 def test_bad_config_is_one_line_error_and_writes_nothing(capsys, tmp_path, args, needle):
     out_dir = tmp_path / "out"
     code, _, err = run(capsys, "bo", *CFG, "--out", str(out_dir), *args)

@@ -1,10 +1,10 @@
 import pytest
 import torch
+from conftest import make_kmnist
 
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
 from boresnet.device_loader import DeviceLoader
 from boresnet.module import random_translate
-from conftest import make_kmnist
 
 
 def test_split_sizes_and_disjointness(tiny_data):
@@ -49,8 +49,12 @@ def test_missing_files_offline_give_one_clear_error(tmp_path):
         load_kmnist(tmp_path / "nothing", train=True, download=True)
     text = str(err.value)
     assert str(tmp_path / "nothing" / "KMNIST" / "raw") in text
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         assert name in text
     assert "\n" not in text
 
@@ -75,8 +79,9 @@ def test_empty_training_subset_rejected(tiny_data):
 
 
 def test_device_loader_matches_dataloader_batches(tiny_data):
-    dm = KMNISTDataModule(str(tiny_data), val_size=50, batch_size=32, shuffle_seed=5,
-                          loader="dataloader")
+    dm = KMNISTDataModule(
+        str(tiny_data), val_size=50, batch_size=32, shuffle_seed=5, loader="dataloader"
+    )
     dm.setup("fit")
     x, y = dm.train_set.tensors
     device = DeviceLoader(x, y, 32, "cpu", seed=5)
@@ -93,8 +98,9 @@ def test_device_loader_matches_dataloader_batches(tiny_data):
 
 def test_device_loader_shards_like_distributed_sampler(tiny_data):
     x, y = torch.arange(10).float(), torch.arange(10)
-    parts = [list(DeviceLoader(x, y, 4, "cpu", shuffle=False, rank=r, world_size=2))
-             for r in range(2)]
+    parts = [
+        list(DeviceLoader(x, y, 4, "cpu", shuffle=False, rank=r, world_size=2)) for r in range(2)
+    ]
     seen = sorted(int(v) for part in parts for _, yb in part for v in yb)
     assert seen == list(range(10))
 
@@ -111,6 +117,9 @@ def test_random_translate_shapes_and_range():
     # Every output is one of the 25 shifts of its input.
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), value=background)
     for i in range(4):
-        assert any(torch.equal(out[i, 0], padded[i, 0, r:r + 28, c:c + 28])
-                   for r in range(5) for c in range(5))
+        assert any(
+            torch.equal(out[i, 0], padded[i, 0, r : r + 28, c : c + 28])
+            for r in range(5)
+            for c in range(5)
+        )
     assert torch.equal(random_translate(x, 0), x)

@@ -47,13 +47,16 @@ def test_nan_is_never_written(tmp_path):
         append_record(tmp_path / "j.jsonl", {**rec(0), "objective": float("nan")})
 
 
-HOLD = "from boresnet.journal import RunLock; import sys, time\n" \
-       "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n"
+HOLD = (
+    "from boresnet.journal import RunLock; import sys, time\n"
+    "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n"
+)
 
 
 def test_lock_refuses_second_owner_and_is_released_on_sigkill(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunFolderBusy, match="in use"):

@@ -18,8 +18,11 @@ def test_resnet9_parameter_count_is_classic():
 def test_width_scales_every_stage():
     net = resnet9(width=16)
     assert net.prep[0].out_channels == 16
-    assert [net.stage1[0][0].out_channels, net.stage2[0][0].out_channels,
-            net.stage3[0][0].out_channels] == [32, 64, 128]
+    assert [
+        net.stage1[0][0].out_channels,
+        net.stage2[0][0].out_channels,
+        net.stage3[0][0].out_channels,
+    ] == [32, 64, 128]
     assert net.head.in_features == 128
 
 
@@ -43,8 +46,14 @@ def test_convs_per_block(convs):
 
 
 def test_custom_stages_and_depths():
-    net = ResNet([StageSpec(8, blocks=2), StageSpec(16, blocks=0, pool=False),
-                  StageSpec(32, blocks=1, convs_per_block=3)], prep_channels=4)
+    net = ResNet(
+        [
+            StageSpec(8, blocks=2),
+            StageSpec(16, blocks=0, pool=False),
+            StageSpec(32, blocks=1, convs_per_block=3),
+        ],
+        prep_channels=4,
+    )
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     deeper = resnet9(width=4, blocks=(2, 1, 2))
     assert sum(isinstance(m, ResidualBlock) for m in deeper.modules()) == 5

@@ -25,8 +25,10 @@ def bowl_2d(p):  # minimum 0 at lr = 10**-1, momentum = 0.6
 
 def random_search(f, space, budget, seed):
     g = torch.Generator().manual_seed(seed)
-    return min(f(space.from_unit(torch.rand(space.dim, generator=g, dtype=torch.double)))
-               for _ in range(budget))
+    return min(
+        f(space.from_unit(torch.rand(space.dim, generator=g, dtype=torch.double)))
+        for _ in range(budget)
+    )
 
 
 def test_space_round_trip():

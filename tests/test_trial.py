@@ -22,15 +22,21 @@ def tiny_config(data_dir, **trainer) -> Config:
 
 def test_fast_dev_run_of_the_module(tiny_data):
     module = ResNetClassifier(width=4, schedule="onecycle")
-    trainer = L.Trainer(fast_dev_run=True, accelerator="cpu", logger=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        fast_dev_run=True,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, datamodule=build_datamodule(tiny_config(tiny_data)))
     assert {"train_loss", "val_loss", "val_acc"} <= set(trainer.callback_metrics)
 
 
 def test_fast_dev_run_through_run_trial(tiny_data):
-    result = run_trial(tiny_config(tiny_data), {"lr": 0.1},
-                       trainer_overrides={"fast_dev_run": True})
+    result = run_trial(
+        tiny_config(tiny_data), {"lr": 0.1}, trainer_overrides={"fast_dev_run": True}
+    )
     assert result.status == "ok" and result.objective == result.val_loss
 
 

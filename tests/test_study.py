@@ -1,0 +1,258 @@
+"""The whole ``bo`` command: smoke test, resume, interruptions, faults, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, TINY
+
+from boresnet.cli import main
+from boresnet.journal import read_journal
+
+CFG = ["--config", str(REPO / "configs" / "cpu.yaml")]
+
+
+def bo_args(data, run_dir, budget=3, *extra):
+    return [
+        "bo",
+        *CFG,
+        "--data-dir",
+        str(data),
+        *TINY,
+        "--budget",
+        str(budget),
+        "--run-dir",
+        str(run_dir),
+        *extra,
+    ]
+
+
+def run_main(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spawn(args, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "boresnet", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def wait_for_lines(path: Path, n: int, proc, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and path.read_text().count("\n") >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {n} lines")
+
+
+def comparable(records):
+    keys = ("index", "params", "objective", "val_loss", "val_acc", "status", "seed")
+    return [{k: r[k] for k in keys} for r in records]
+
+
+def test_smoke_whole_study(capsys, study_data, tmp_path):
+    run = tmp_path / "run"
+    code, out, _ = run_main(capsys, *bo_args(study_data, run, 3))
+    assert code == 0, out
+    records = read_journal(run / "trials.jsonl")
+    assert [r["index"] for r in records] == [0, 1, 2]
+    assert all(r["status"] == "ok" and r["objective"] > 0 for r in records)
+    assert [r["proposal"] for r in records] == ["sobol", "sobol", "logei"]
+    for name in (
+        "iteration_02.png",
+        "iteration_03.png",
+        "summary.png",
+        "convergence.png",
+        "confusion.png",
+    ):
+        assert (run / "figures" / name).stat().st_size > 5000, name
+    summary = json.loads((run / "summary.json").read_text())
+    assert {"best_params", "best_objective", "test_acc", "trials", "wall_s"} <= set(summary)
+    assert summary["best_objective"] == min(r["objective"] for r in records)
+    assert 0.0 <= summary["test_acc"] <= 1.0 and summary["test_n"] > 0
+    assert summary["trials"] == records
+    assert (run / "best.ckpt").exists() and len(list((run / "checkpoints").iterdir())) == 1
+    assert "[ 3/3]" in out and "test_acc=" in out
+    # TensorBoard holds one BO figure per iteration (2 and 3) and the per-trial curves.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "study"), size_guidance={"images": 0}).Reload()
+    assert [e.step for e in events.Images("bo/iteration")] == [2, 3]
+    assert "report/confusion_matrix" in events.Tags()["images"]
+    assert len(list((run / "trials").glob("trial_*/events.out.tfevents.*"))) == 3
+    # evaluate and plot work from the folder alone.
+    code, out, _ = run_main(capsys, "evaluate", str(run), "--data-dir", str(study_data))
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["test_acc"] == pytest.approx(summary["test_acc"])
+    for png in (run / "figures").glob("iteration_*.png"):
+        png.unlink()
+    assert run_main(capsys, "plot", str(run))[0] == 0
+    assert (run / "figures" / "iteration_03.png").exists()
+
+
+def test_sigkill_then_resume_equals_uninterrupted(study_data, tmp_path, capsys):
+    ref = tmp_path / "ref"
+    code, out, err = run_main(capsys, *bo_args(study_data, ref, 4))
+    assert code == 0, err
+    run = tmp_path / "run"
+    proc = spawn(bo_args(study_data, run, 4))
+    wait_for_lines(run / "trials.jsonl", 2, proc)
+    time.sleep(0.5)  # well inside trial 3
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(read_journal(run / "trials.jsonl")) in (2, 3)
+    code, out, _ = run_main(capsys, "bo", "--resume", str(run))
+    assert code == 0, out
+    records = read_journal(run / "trials.jsonl")
+    assert [r["index"] for r in records] == [0, 1, 2, 3]
+    expected = json.loads((ref / "summary.json").read_text())
+    got = json.loads((run / "summary.json").read_text())
+    assert comparable(got["trials"]) == comparable(expected["trials"])
+    for key in ("best_params", "best_objective", "test_acc"):
+        assert got[key] == expected[key], key
+
+
+def test_torn_journal_line_is_rerun(study_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_main(capsys, *bo_args(study_data, run, 3))[0] == 0
+    full = read_journal(run / "trials.jsonl")
+    text = (run / "trials.jsonl").read_text()
+    cut = text.rstrip("\n").rfind("\n") + 40
+    (run / "trials.jsonl").write_text(text[:cut])  # a kill during the last write
+    with pytest.warns(UserWarning, match="torn"):
+        code, _, _ = run_main(capsys, "bo", "--resume", str(run))
+    assert code == 0
+    assert comparable(read_journal(run / "trials.jsonl")) == comparable(full)
+
+
+def test_sigint_abandons_trial_and_says_how_to_resume(study_data, tmp_path):
+    run = tmp_path / "run"
+    proc = spawn(bo_args(study_data, run, 6, "--model.width", "8"))
+    wait_for_lines(run / "trials.jsonl", 1, proc)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert f"--resume {run}" in err
+    records = read_journal(run / "trials.jsonl")  # intact: no torn line
+    assert 1 <= len(records) < 6
+    assert (run / "figures").exists() or len(records) < 2
+
+
+def test_failed_trial_is_recorded_and_study_goes_on(study_data, tmp_path, capsys, monkeypatch):
+    from boresnet.module import ResNetClassifier
+
+    original = ResNetClassifier.training_step
+    calls = {"n": 0}
+
+    def flaky(self, batch, batch_idx):
+        if self.current_epoch == 0 and batch_idx == 0:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("CUDA out of memory (simulated)")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(ResNetClassifier, "training_step", flaky)
+    code, out, _ = run_main(capsys, *bo_args(study_data, tmp_path / "run", 3))
+    assert code == 0
+    records = read_journal(tmp_path / "run" / "trials.jsonl")
+    assert [r["status"] for r in records] == ["ok", "failed", "ok"]
+    assert "out of memory" in records[1]["error"] and "FAILED" in out
+
+
+def test_failures_in_a_row_stop_the_study(study_data, tmp_path, capsys, monkeypatch):
+    from boresnet.module import ResNetClassifier
+
+    def broken(self, batch, batch_idx):
+        raise RuntimeError("device lost (simulated)")
+
+    monkeypatch.setattr(ResNetClassifier, "training_step", broken)
+    code, _, err = run_main(
+        capsys, *bo_args(study_data, tmp_path / "run", 6, "--search.max_consecutive_failures", "2")
+    )
+    assert code == 2 and "2 trials failed in a row" in err and "device lost" in err
+    assert len(read_journal(tmp_path / "run" / "trials.jsonl")) == 2
+
+
+def test_every_trial_diverging_still_finishes(study_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out, _ = run_main(
+        capsys,
+        *bo_args(
+            study_data,
+            run,
+            3,
+            "--search.params",
+            '[{"name": "lr", "low": 1e5, "high": 1e7}]',
+            "--trainer.divergence_check_every",
+            "1",
+        ),
+    )
+    assert code == 1
+    assert "every trial diverged" in out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best_params"] is None and summary["status_counts"]["diverged"] == 3
+
+
+def test_second_process_on_a_run_folder_is_refused(study_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_main(capsys, *bo_args(study_data, run, 2))[0] == 0
+    hold = (
+        "from boresnet.journal import RunLock; import sys, time\n"
+        "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, _, err = run_main(capsys, "bo", "--resume", str(run), "--budget", "3")
+        assert code == 2 and "in use by another boresnet process" in err
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    code, _, _ = run_main(capsys, "bo", "--resume", str(run), "--budget", "3")
+    assert code == 0 and len(read_journal(run / "trials.jsonl")) == 3
+
+
+def test_unwritable_output_is_refused_before_training(study_data, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    start = time.time()
+    code, _, err = run_main(capsys, *bo_args(study_data, blocker / "run", 3))
+    assert code == 2 and "not writable" in err
+    assert time.time() - start < 5
+
+
+def test_resume_refusals(study_data, tmp_path, capsys):
+    code, _, err = run_main(capsys, "bo", "--resume", str(tmp_path))
+    assert code == 2 and "not a boresnet run folder" in err
+    run = tmp_path / "run"
+    assert run_main(capsys, *bo_args(study_data, run, 2))[0] == 0
+    code, _, err = run_main(capsys, "bo", "--resume", str(run), "--optim.momentum", "0.5")
+    assert code == 2 and "optim.momentum" in err
+    lines = (run / "trials.jsonl").read_text().splitlines()
+    other = json.loads(lines[1])
+    other["space"][0]["high"] = 1.0
+    (run / "trials.jsonl").write_text("\n".join([lines[0], json.dumps(other)]) + "\n")
+    code, _, err = run_main(capsys, "bo", "--resume", str(run), "--budget", "3")
+    assert code == 2 and "search.params" in err and "line 2" in err
+    (run / "trials.jsonl").write_text("\n".join([lines[0], "#garbage", lines[1]]) + "\n")
+    code, _, err = run_main(capsys, "bo", "--resume", str(run), "--budget", "3")
+    assert code == 2 and "line 2" in err
