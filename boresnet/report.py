@@ -88,7 +88,8 @@ def final_report(
         ckpt = run_dir / "checkpoints" / f"trial_{index:03d}.ckpt"
         if primary and ckpt.exists():
             shutil.copyfile(ckpt, run_dir / "best.ckpt")
-        acc, n, confusion = test_checkpoint(config, run_dir / "best.ckpt")
+        # Every rank reads the trial's own checkpoint: best.ckpt may still be copying.
+        acc, n, confusion = test_checkpoint(config, ckpt)
         summary.update(
             best_params=best.params,
             best_objective=best.value,
