@@ -104,7 +104,8 @@ def _one_line(err: BaseException) -> str:
     return text or type(err).__name__
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
+    """Silence library chatter (tips, worker advice) so progress lines stay readable."""
     # Lightning's and PyTorch's advice (workers, tips) drowns our own progress lines.
     # Lightning sets its loggers to INFO when imported, so import it first.
     import lightning.pytorch  # noqa: F401
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    _quiet_libraries()
+    quiet_libraries()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     from boresnet.data import DatasetError

@@ -1,10 +1,10 @@
 import pytest
 import torch
-from conftest import make_kmnist
 
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
 from boresnet.device_loader import DeviceLoader
 from boresnet.module import random_translate
+from conftest import make_kmnist
 
 
 def test_split_sizes_and_disjointness(tiny_data):

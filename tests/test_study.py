@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY
 
 from boresnet.cli import main
 from boresnet.journal import read_journal
+from conftest import REPO, TINY
 
 CFG = ["--config", str(REPO / "configs" / "cpu.yaml")]
 

@@ -1,0 +1,206 @@
+"""Training speed of the Lightning path against a plain PyTorch loop, and BO overhead.
+
+Both loops train the same ResNet-9 on the same in-memory images, in the same order,
+with the same SGD + one-cycle schedule, batch size and precision. They alternate (A, B,
+A, B, ...) in one process after a warm-up of each, so drift affects both alike. The
+Lightning figure times the epoch from inside (a callback) and, separately, the whole
+``fit`` call including its start-up.
+
+Usage::
+
+    python benchmarks/throughput.py [--config configs/cpu.yaml] [--reps 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from lightning.pytorch.callbacks import Callback
+
+from boresnet.cli import quiet_libraries
+from boresnet.config import ParamConfig, from_dict
+from boresnet.figures import close, draw_iteration
+from boresnet.optimizer import BayesianOptimizer
+from boresnet.space import SearchSpace
+from boresnet.trial import build_datamodule, build_module, build_trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class EpochTimer(Callback):
+    """Wall time of each training epoch, synchronising the device at both ends."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def _sync(self, module) -> None:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: D102
+        self._sync(pl_module)
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: D102
+        self._sync(pl_module)
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def lightning_epoch(config, lr: float) -> tuple[float, float, int]:
+    """Train one epoch through the project's path: ``(epoch_s, fit_s, images)``."""
+    timer = EpochTimer()
+    datamodule = build_datamodule(config, seed=0)
+    trainer = build_trainer(
+        config, callbacks=[timer], max_epochs=1, limit_val_batches=0, enable_progress_bar=False
+    )
+    trainer.callbacks = [c for c in trainer.callbacks if "ProgressBar" not in type(c).__name__]
+    module = build_module(config)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    fit_s = time.perf_counter() - start
+    return timer.seconds[0], fit_s, len(datamodule.train_set)
+
+
+def plain_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
+    """Train one epoch with a minimal PyTorch loop: ``(epoch_s, images)``."""
+    datamodule = build_datamodule(config, seed=0)
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    model = build_module(config).model.to(device)
+    o = config.optim
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=lr,
+        momentum=o.momentum,
+        nesterov=o.nesterov,
+        weight_decay=o.weight_decay,
+    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt,
+        max_lr=lr,
+        total_steps=len(loader),
+        pct_start=o.warmup_fraction,
+        anneal_strategy="linear",
+        cycle_momentum=False,
+    )
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    model.train()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, len(datamodule.train_set)
+
+
+def bo_overhead(dim: int, n_obs: int, seed: int = 0) -> tuple[float, float]:
+    """Seconds for one BO step (GP fit + acquisition) and for its figure."""
+    params = [
+        ParamConfig("lr", 1e-3, 10.0, "log"),
+        ParamConfig("momentum", 0.0, 0.99, "linear"),
+        ParamConfig("weight_decay", 1e-6, 1e-2, "log"),
+    ][:dim]
+    space = SearchSpace(params)
+    rng = np.random.default_rng(seed)
+    opt = BayesianOptimizer(space, seed=seed)
+    for _ in range(n_obs):
+        p = space.from_unit(torch.tensor(rng.random(dim), dtype=torch.double))
+        x = space.to_coords(p).numpy()
+        opt.tell(p, float(np.sum((x - 0.3) ** 2) + 0.05 * rng.standard_normal()))
+    start = time.perf_counter()
+    nxt = opt.ask()
+    step_s = time.perf_counter() - start
+    start = time.perf_counter()
+    fig = draw_iteration(opt, nxt, title="overhead")
+    fig.savefig("/dev/null", format="png", dpi=110)
+    close(fig)
+    return step_s, time.perf_counter() - start
+
+
+def main() -> None:
+    """Run the A/B comparison and the overhead measurement; print and save JSON."""
+    quiet_libraries()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "cpu.yaml"))
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "kmnist-mini"))
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small subset, 1 rep")
+    parser.add_argument("--train-subset", type=int, default=None, help="images per epoch")
+    parser.add_argument("--width", type=int, default=None, help="override model.width")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
+    args = parser.parse_args()
+
+    config = from_dict(yaml.safe_load(Path(args.config).read_text()))
+    config.data.data_dir = args.data_dir
+    config.trainer.progress_bar = False
+    if args.quick:
+        config.data.train_subset, args.reps = 1024, 1
+    if args.train_subset:
+        config.data.train_subset = args.train_subset
+    if args.width:
+        config.model.width = args.width
+    lr = 0.1
+    device = torch.device(
+        "cuda" if torch.cuda.is_available() and config.trainer.accelerator != "cpu" else "cpu"
+    )
+    lightning_epoch(config, lr)  # warm-up: imports, allocator, cudnn autotuning
+    plain_epoch(config, lr, device)
+    light, fit, plain = [], [], []
+    for rep in range(args.reps):
+        order = ("L", "P") if rep % 2 == 0 else ("P", "L")
+        for which in order:
+            if which == "L":
+                epoch_s, fit_s, n = lightning_epoch(config, lr)
+                light.append(n / epoch_s)
+                fit.append(n / fit_s)
+            else:
+                epoch_s, n = plain_epoch(config, lr, device)
+                plain.append(n / epoch_s)
+        print(
+            f"rep {rep + 1}: lightning {light[-1]:.0f} img/s (whole fit {fit[-1]:.0f}), "
+            f"plain {plain[-1]:.0f} img/s",
+            flush=True,
+        )
+    o1 = bo_overhead(1, 10)
+    o3 = bo_overhead(3, 30)
+    result = {
+        "device": torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
+        "config": args.config,
+        "images": n,
+        "reps": args.reps,
+        "lightning_img_s": round(statistics.median(light), 1),
+        "lightning_fit_img_s": round(statistics.median(fit), 1),
+        "plain_img_s": round(statistics.median(plain), 1),
+        "ratio": round(statistics.median(light) / statistics.median(plain), 3),
+        "fit_ratio": round(statistics.median(fit) / statistics.median(plain), 3),
+        "bo_overhead_s_1d": round(o1[0], 3),
+        "bo_figure_s_1d": round(o1[1], 3),
+        "bo_overhead_s_3d": round(o3[0], 3),
+        "bo_figure_s_3d": round(o3[1], 3),
+    }
+    print(json.dumps(result, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
