@@ -144,6 +144,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small subset, 1 rep")
     parser.add_argument("--train-subset", type=int, default=None, help="images per epoch")
     parser.add_argument("--width", type=int, default=None, help="override model.width")
+    parser.add_argument(
+        "--tile-train",
+        type=int,
+        default=None,
+        help="repeat the training images to this many (a full-size epoch)",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     args = parser.parse_args()
 
@@ -156,6 +162,8 @@ def main() -> None:
         config.data.train_subset = args.train_subset
     if args.width:
         config.model.width = args.width
+    if args.tile_train:
+        config.data.tile_train = args.tile_train
     lr = 0.1
     device = torch.device(
         "cuda" if torch.cuda.is_available() and config.trainer.accelerator != "cpu" else "cpu"

@@ -39,6 +39,7 @@ class DataConfig:
     num_workers: int = 0
     loader: Literal["auto", "dataloader", "device"] = "auto"
     eval_batch_size: int = 1000
+    tile_train: int | None = None  # repeat training images to this many: timing only
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")

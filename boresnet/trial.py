@@ -105,6 +105,7 @@ def build_datamodule(config: Config, seed: int = 0) -> KMNISTDataModule:
         num_workers=d.num_workers,
         loader=d.loader,
         eval_batch_size=d.eval_batch_size,
+        tile_train=d.tile_train,
     )
 
 
@@ -190,6 +191,10 @@ def run_trial(
     """
     start = time.perf_counter()
     config = with_params(config, params)
+    if torch.cuda.is_available():
+        # Fixed input shapes: let cuDNN pick the fastest kernels once per shape.
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
     L.seed_everything(seed, workers=True, verbose=False)
     logger = (
         TensorBoardLogger(str(log_dir), name=name, version=version, default_hp_metric=False)

@@ -123,3 +123,18 @@ def test_random_translate_shapes_and_range():
             for c in range(5)
         )
     assert torch.equal(random_translate(x, 0), x)
+
+
+def test_tile_train_repeats_images_for_timing(tiny_data):
+    dm = KMNISTDataModule(str(tiny_data), val_size=50, tile_train=1000)
+    dm.setup("fit")
+    assert len(dm.train_set) == 1000 and len(dm.val_set) == 50
+
+
+def test_loaded_split_is_cached_but_sees_file_changes(tiny_data):
+    from boresnet.data import load_normalised
+
+    a = load_normalised(tiny_data, train=True)
+    assert load_normalised(tiny_data, train=True) is a
+    make_kmnist(tiny_data, n_train=120, seed=1)
+    assert len(load_normalised(tiny_data, train=True)[0]) == 120
