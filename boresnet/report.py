@@ -7,6 +7,7 @@ from the journal alone).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -29,10 +30,14 @@ def test_checkpoint(config: Config, checkpoint: Path) -> tuple[float, int, np.nd
     from boresnet.module import ResNetClassifier
     from boresnet.trial import build_datamodule, build_trainer
 
-    module = ResNetClassifier.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    module = ResNetClassifier.load_from_checkpoint(
+        str(checkpoint), map_location="cpu", weights_only=False
+    )
     datamodule = build_datamodule(config)
-    trainer = build_trainer(config, logger=False, enable_progress_bar=False)
-    trainer.callbacks = [c for c in trainer.callbacks if "ProgressBar" not in type(c).__name__]
+    quiet = dataclasses.replace(
+        config, trainer=dataclasses.replace(config.trainer, progress_bar=False)
+    )
+    trainer = build_trainer(quiet, logger=False)
     metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     confusion = module.last_confusion.numpy() if module.last_confusion is not None else None
     n = int(confusion.sum()) if confusion is not None else len(datamodule.test_set)

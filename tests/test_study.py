@@ -68,7 +68,7 @@ def comparable(records):
 
 def test_smoke_whole_study(capsys, study_data, tmp_path):
     run = tmp_path / "run"
-    code, out, _ = run_main(capsys, *bo_args(study_data, run, 3))
+    code, out, _ = run_main(capsys, *bo_args(study_data, run, 3, "--trainer.progress_bar", "true"))
     assert code == 0, out
     records = read_journal(run / "trials.jsonl")
     assert [r["index"] for r in records] == [0, 1, 2]
