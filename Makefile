@@ -8,7 +8,7 @@ DATA_DIR ?= data
 # torch is installed first on its own: pip then takes the build this machine provides.
 TORCH_SPEC ?= torch torchvision
 
-.PHONY: install test lint bo train tensorboard bench clean
+.PHONY: install test lint bo train tensorboard bench clean docs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,3 +47,9 @@ bench: $(STAMP)  ## quick versions of the benchmarks
 
 clean:
 	rm -rf lightning_logs .pytest_cache .ruff_cache
+
+docs: $(STAMP)  ## regenerate the README figures from a real CPU study
+	rm -rf lightning_logs/docs-run
+	$(BIN)/boresnet bo --config configs/cpu.yaml --data-dir $(DATA_DIR) --trainer.progress_bar false --run-dir lightning_logs/docs-run
+	$(BIN)/python -c "from PIL import Image; im = Image.open('lightning_logs/docs-run/figures/$(or $(ITER),iteration_05).png'); im.save('docs/iteration.png', optimize=True)"
+	$(BIN)/python -c "from PIL import Image; im = Image.open('lightning_logs/docs-run/figures/summary.png'); im.save('docs/summary.png', optimize=True)"

@@ -186,6 +186,7 @@ class SearchConfig:
     budget: int = 10
     n_init: int = 2
     objective: Literal["val_loss", "val_error"] = "val_loss"
+    transform: Literal["none", "log"] = "none"
     acquisition: str = "logei"
     num_restarts: int = 10
     raw_samples: int = 512

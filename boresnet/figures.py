@@ -91,19 +91,11 @@ def draw_iteration(
         top, bottom = axes[0][j], axes[1][j]
         grid = _slice_grid(opt, j, anchor)
         x = _to_value(space, j, grid[:, j].numpy())
-        pred = opt.predict(grid)
-        if pred is not None:
-            mean, std = (t.numpy() for t in pred)
-            top.fill_between(
-                x,
-                mean - 1.96 * std,
-                mean + 1.96 * std,
-                color=COLORS["band"],
-                alpha=0.5,
-                lw=0,
-                label="95% band",
-            )
-            top.plot(x, mean, color=COLORS["mean"], lw=2, label="GP mean")
+        band = opt.band(grid)
+        if band is not None:
+            mid, low, high = (t.numpy() for t in band)
+            top.fill_between(x, low, high, color=COLORS["band"], alpha=0.5, lw=0, label="95% band")
+            top.plot(x, mid, color=COLORS["mean"], lw=2, label="GP mean")
             ei = opt.expected_improvement(grid)
             ei = ei.numpy() if ei is not None else np.zeros_like(x)
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
@@ -177,6 +169,8 @@ def draw_iteration(
             )
         if space.params[j].scale == "log":
             top.set_xscale("log")
+        if opt.transform == "log":
+            top.set_yscale("log")
         bottom.set_xlabel(
             LABELS.get(space.names[j], space.names[j])
             + (" (slice through incumbent)" if d > 1 else "")

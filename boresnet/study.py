@@ -53,6 +53,7 @@ def make_optimizer(config: Config) -> BayesianOptimizer:
         num_restarts=s.num_restarts,
         raw_samples=s.raw_samples,
         seed=config.seed,
+        transform=s.transform,
     )
 
 

@@ -143,3 +143,18 @@ def test_summary_figures():
     assert list(step.get_ydata())[-1] == 0.3
     fig = draw_confusion(np.eye(10) * 5, 1.0)
     assert "1.0000" in fig.axes[0].get_title()
+
+
+def test_log_transform_models_log_objective_and_plots_in_objective_units():
+    space = SearchSpace([LR])
+    opt = BayesianOptimizer(space, seed=0, transform="log")
+    best = opt.run(lambda p: 0.1 + bowl_1d(p), 10)
+    assert abs(math.log10(best.params["lr"]) + 0.7) < 0.15, best
+    _, Y = opt.train_data()
+    assert float(Y.min()) == pytest.approx(math.log(best.value))
+    mid, low, high = opt.band(space.to_coords(best.params).unsqueeze(0))
+    assert float(low) < float(mid) < float(high) and float(low) > 0
+    fig = draw_iteration(opt, opt.ask())
+    assert fig.axes[0].get_yscale() == "log"
+    with pytest.raises(ValueError):
+        BayesianOptimizer(space, transform="sqrt")
