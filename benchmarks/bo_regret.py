@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import time
@@ -83,10 +84,17 @@ class Table:
 Run = tuple[list[float], list[float], float]  # xs evaluated, values, overhead seconds
 
 
-def run_boresnet(f: Callable[[float], float], table: Table, budget: int, seed: int, _) -> Run:
-    """Boresnet's BayesianOptimizer with the CPU profile's search settings, via ask/tell."""
+def run_boresnet(
+    f: Callable[[float], float], table: Table, budget: int, seed: int, _, **search
+) -> Run:
+    """The BayesianOptimizer of ``boresnet bo`` with the CPU profile's settings, via ask/tell.
+
+    ``search`` overrides fields of ``config.search`` (the ablations of the defaults).
+    """
     config = from_dict(yaml.safe_load((ROOT / "configs" / "cpu.yaml").read_text()))
     config.seed = seed
+    for key, value in search.items():
+        setattr(config.search, key, value)
     opt = make_optimizer(config)
     xs, ys, overhead = [], [], 0.0
     for _ in range(budget):
@@ -188,6 +196,11 @@ RUNNERS = {
     "gp": run_optuna("gp", None),
     "gp_short": run_optuna("gp", 2),
     "prototype": run_prototype,
+    # Ablations of boresnet's defaults (run with --methods ...).
+    "boresnet_n_init3": functools.partial(run_boresnet, n_init=3),
+    "boresnet_log": functools.partial(run_boresnet, transform="log"),
+    "boresnet_log_n_init3": functools.partial(run_boresnet, transform="log", n_init=3),
+    "boresnet_ei": functools.partial(run_boresnet, acquisition="ei"),
 }
 
 
