@@ -7,9 +7,11 @@ and a YAML file is ``--config FILE``. Errors are one line on stderr, exit status
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from argparse import ArgumentError
@@ -99,8 +101,31 @@ def config_from(parser: ArgumentParser, ns: Namespace) -> Config:
     return config
 
 
+def _allowed_fields(section: str) -> list[str] | None:
+    """Field names of a config section (``""`` for the top level), if it is one."""
+    default = Config()
+    if not section:
+        return [f.name for f in dataclasses.fields(default)]
+    value = getattr(default, section, None)
+    return [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else None
+
+
 def _one_line(err: BaseException) -> str:
     text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+    unknown = (
+        re.search(r"unrecognized arguments: --([\w.]+)", text)
+        or re.search(r"Subcommand '\w+' does not accept option '([\w.]+)'", text)
+        or re.search(r"Group '([\w.]+)' does not accept option '(\w+)'", text)
+    )
+    if unknown:
+        key = ".".join(g for g in unknown.groups() if g)
+        section = key.rpartition(".")[0]
+        allowed = _allowed_fields(section)
+        if allowed:
+            where = f"{section}." if section else ""
+            text = f"unknown field {key!r}; allowed in {section or 'the top level'}: " + ", ".join(
+                where + a for a in allowed
+            )
     return text or type(err).__name__
 
 
@@ -108,6 +133,7 @@ def quiet_libraries() -> None:
     """Silence library chatter (tips, worker advice) so progress lines stay readable."""
     # Lightning's and PyTorch's advice (workers, tips) drowns our own progress lines.
     # Lightning sets its loggers to INFO when imported, so import it first.
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
     import lightning.pytorch  # noqa: F401
 
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):

@@ -11,6 +11,7 @@ proposal because they see the same (rank-reduced) results.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -306,6 +307,8 @@ def cmd_bo(parser, ns, argv: list[str]) -> int:
             config.search.budget = ns.budget
         config = from_dict(to_dict(config))  # re-validate after the shortcuts
         run_dir = new_run_dir(config, ns.run_dir)
+    # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = start_study(config, run_dir, resume=bool(ns.resume))
     except KeyboardInterrupt:
@@ -318,4 +321,10 @@ def cmd_bo(parser, ns, argv: list[str]) -> int:
         return 130
     except StudyError as err:
         raise CliError(str(err)) from err
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0 if summary.get("best_objective") is not None else 1
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -243,10 +243,9 @@ def run_trial(
     except (DatasetError, KeyboardInterrupt):
         raise
     except SystemExit as err:
-        # Lightning turns Ctrl-C into a graceful shutdown and sys.exit(1).
-        if trainer.interrupted:
-            raise KeyboardInterrupt from err
-        raise
+        # Lightning turns Ctrl-C and SIGTERM into a graceful shutdown and an exit:
+        # for the study both are an interruption of the trial in progress.
+        raise KeyboardInterrupt from err
     except Exception as err:  # noqa: BLE001 - any training error is a failed trial
         last = traceback.format_exception_only(err)[-1].strip()
         return result("failed", last)

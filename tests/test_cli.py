@@ -90,7 +90,8 @@ def test_missing_dataset_is_one_clear_error(capsys, tmp_path):
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["--search.bogus", "1"], "search.bogus"),
+        (["--search.bogus", "1"], "unknown field 'search.bogus'; allowed in search: search.params"),
+        (["--bogus", "1"], "allowed in the top level: data, model"),
         (["--search.budget", "ten"], "search.budget"),
         (["--search.budget", "0"], "search.budget"),
         (["--search.budget", "-3"], "search.budget"),
@@ -119,4 +120,34 @@ def test_unknown_field_in_yaml(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lr: 0.1\n  learning_rate: 0.2\n")
     code, _, err = run(capsys, "train", "--config", str(bad))
-    assert code == 2 and "learning_rate" in err
+    assert code == 2 and "unknown field 'optim.learning_rate'" in err and "optim.lr" in err
+
+
+def test_real_command_prints_exactly_one_error_line(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "boresnet",
+            "bo",
+            *CFG,
+            "--search.budget",
+            "0",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "boresnet: error: search.budget: must be >= 1, got 0"
+    ]
+    assert proc.stdout == "" and not (tmp_path / "o").exists()

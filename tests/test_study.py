@@ -141,14 +141,15 @@ def test_torn_journal_line_is_rerun(study_data, tmp_path, capsys):
     assert comparable(read_journal(run / "trials.jsonl")) == comparable(full)
 
 
-def test_sigint_abandons_trial_and_says_how_to_resume(study_data, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_abandons_trial_and_says_how_to_resume(study_data, tmp_path, sig):
     run = tmp_path / "run"
     proc = spawn(bo_args(study_data, run, 6, "--model.width", "8"))
     wait_for_lines(run / "trials.jsonl", 1, proc)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    assert proc.returncode == 130, err[-2000:]
     assert f"--resume {run}" in err
     records = read_journal(run / "trials.jsonl")  # intact: no torn line
     assert 1 <= len(records) < 6
@@ -256,3 +257,17 @@ def test_resume_refusals(study_data, tmp_path, capsys):
     (run / "trials.jsonl").write_text("\n".join([lines[0], "#garbage", lines[1]]) + "\n")
     code, _, err = run_main(capsys, "bo", "--resume", str(run), "--budget", "3")
     assert code == 2 and "line 2" in err
+
+
+def test_two_parameter_study(capsys, study_data, tmp_path):
+    run = tmp_path / "run"
+    params = (
+        '[{"name": "lr", "low": 0.01, "high": 3}, '
+        '{"name": "momentum", "low": 0.5, "high": 0.95, "scale": "linear"}]'
+    )
+    code, out, _ = run_main(capsys, *bo_args(study_data, run, 3, "--search.params", params))
+    assert code == 0, out
+    records = read_journal(run / "trials.jsonl")
+    assert all(set(r["params"]) == {"lr", "momentum"} for r in records)
+    assert all(0.5 <= r["params"]["momentum"] <= 0.95 for r in records)
+    assert (run / "figures" / "iteration_03.png").exists()
