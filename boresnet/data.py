@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,49 +56,64 @@ def missing_files_message(data_dir: str | os.PathLike, cause: str = "") -> str:
     return text
 
 
-def check_idx_file(path: Path) -> None:
-    """Check an IDX file's header against its size, raising a clear error if corrupt.
+def parse_idx(data: bytes, name: str | os.PathLike) -> torch.Tensor:
+    """Decode an IDX file of unsigned bytes, raising a clear error if it is corrupt.
 
     Args:
-        path: The uncompressed IDX file.
+        data: The file's (uncompressed) bytes.
+        name: The file, for the error message.
+
+    Returns:
+        The array, shaped as the header says.
 
     Raises:
         DatasetError: The file is truncated or its header is not IDX.
     """
-    data = path.read_bytes()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DatasetError(f"{path} is not an IDX file of unsigned bytes (bad header)")
+        raise DatasetError(f"{name} is not an IDX file of unsigned bytes (bad header)")
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header or ndim == 0:
-        raise DatasetError(f"{path} is truncated (incomplete header)")
+        raise DatasetError(f"{name} is truncated (incomplete header)")
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    size = 1
-    for d in dims:
-        size *= d
+    size = math.prod(dims)
     if len(data) != header + size:
         raise DatasetError(
-            f"{path} is corrupt or truncated: header says {dims} "
+            f"{name} is corrupt or truncated: header says {dims} "
             f"({header + size} bytes) but the file has {len(data)} bytes"
         )
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(dims)
 
 
-def _validate_raw(data_dir: str | os.PathLike, split: str) -> None:
-    """Validate the split's IDX files where they are already on disk."""
-    for name in IDX_FILES[split]:
-        path = raw_folder(data_dir) / name
-        if path.exists():
-            check_idx_file(path)
-        elif path.with_suffix(".gz").exists():
-            try:
-                with gzip.open(path.with_suffix(".gz")) as f:
-                    f.read(16)
-            except OSError as err:
-                raise DatasetError(f"{path.with_suffix('.gz')} is corrupt: {err}") from err
+def read_idx(path: Path) -> torch.Tensor:
+    """Read an IDX file, gzipped or not (see :func:`parse_idx`)."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as err:
+        raise DatasetError(f"{path} is corrupt: {err}") from err
+    return parse_idx(data, path)
+
+
+def split_files(data_dir: str | os.PathLike, split: str) -> list[Path] | None:
+    """Find a split's two IDX files (plain or .gz) in ``KMNIST/raw/`` or ``data_dir`` itself."""
+    for folder in (raw_folder(data_dir), Path(data_dir)):
+        found = []
+        for name in IDX_FILES[split]:
+            for candidate in (folder / name, folder / f"{name}.gz"):
+                if candidate.exists():
+                    found.append(candidate)
+                    break
+        if len(found) == 2:
+            return found
+    return None
 
 
 def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True):
     """Load one KMNIST split as ``(images uint8 (N, 28, 28), labels int64 (N,))``.
+
+    The standard layout goes through ``torchvision.datasets.KMNIST`` (which downloads
+    missing files). A folder holding only this split's files (e.g. the official test
+    files alone, for ``boresnet evaluate``), in ``KMNIST/raw/`` or directly, is read as is.
 
     Args:
         data_dir: Folder holding ``KMNIST/raw/``.
@@ -110,19 +127,48 @@ def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True)
         DatasetError: Files missing (and not downloadable) or corrupt.
     """
     split = "train" if train else "test"
-    _validate_raw(data_dir, split)
+    files = split_files(data_dir, split)
+    # Validate before torchvision parses: its errors on a truncated file are cryptic.
+    tensors = [read_idx(f) for f in files] if files else None
+    standard = all(
+        split_files(data_dir, s) and split_files(data_dir, s)[0].parent == raw_folder(data_dir)
+        for s in IDX_FILES
+    )
+    if tensors is not None and not standard:
+        images, labels = tensors
+        if len(images) != len(labels):
+            raise DatasetError(
+                f"{files[0]} has {len(images)} images but {files[1]} has {len(labels)} labels"
+            )
+        return images, labels.long()
     try:
         dataset = KMNIST(str(data_dir), train=train, download=download)
-    except DatasetError:
-        raise
     except (RuntimeError, OSError) as err:
         cause = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        if all((raw_folder(data_dir) / n).exists() for n in IDX_FILES[split]):
+        if tensors is not None:
             raise DatasetError(
                 f"could not read KMNIST from {raw_folder(data_dir)}: {cause}"
             ) from err
         raise DatasetError(missing_files_message(data_dir, cause)) from err
     return dataset.data, dataset.targets.long()
+
+
+def overlap_count(train_dir: str | os.PathLike, test_dir: str | os.PathLike) -> int | None:
+    """How many test images of ``test_dir`` also appear among ``train_dir``'s training images.
+
+    A non-zero count means a test accuracy measured there is inflated (for instance when
+    a small training set was cut from the official test file). ``None`` if the training
+    images cannot be read.
+    """
+    try:
+        train, _ = load_kmnist(train_dir, train=True, download=False)
+    except DatasetError:
+        return None
+    test, _ = load_kmnist(test_dir, train=False, download=False)
+    seen = {hashlib.blake2b(img.numpy().tobytes(), digest_size=16).digest() for img in train}
+    return sum(
+        hashlib.blake2b(img.numpy().tobytes(), digest_size=16).digest() in seen for img in test
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -229,8 +275,9 @@ class KMNISTDataModule(L.LightningDataModule):
         self.test_set: TensorDataset | None = None
 
     def prepare_data(self) -> None:
-        """Download (once, on one process) if files are missing."""
-        load_kmnist(self.data_dir, train=True, download=self.download)
+        """Download (once, on one process) the split this run needs, if missing."""
+        testing = self.trainer is not None and self.trainer.state.fn == "test"
+        load_kmnist(self.data_dir, train=not testing, download=self.download)
 
     def split_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(train_idx, val_idx)`` of a seeded split of ``n`` images."""

@@ -180,12 +180,19 @@ def _load(run_dir: str) -> tuple[Path, Config, list[dict[str, Any]]]:
 
 
 def cmd_evaluate(run_dir: str, data_dir: str | None, accelerator: str = "auto") -> int:
-    """Print one JSON line: the test accuracy of ``RUN_DIR/best.ckpt``."""
+    """Print one JSON line: the test accuracy of ``RUN_DIR/best.ckpt``.
+
+    Also counts the test images that were among the study's training images: such an
+    accuracy is inflated, and a warning says so.
+    """
+    from boresnet.data import overlap_count
+
     path, config, _ = _load(run_dir)
     ckpt = path / "best.ckpt"
     if not ckpt.exists():
         print(f"boresnet: error: {ckpt} does not exist (has the study finished?)", file=sys.stderr)
         return 2
+    train_dir = config.data.data_dir
     if data_dir:
         config.data.data_dir = data_dir
     config.trainer.accelerator = accelerator
@@ -193,9 +200,22 @@ def cmd_evaluate(run_dir: str, data_dir: str | None, accelerator: str = "auto") 
     config.trainer.strategy = "auto"
     config.trainer.progress_bar = False
     acc, n, _ = test_checkpoint(config, ckpt)
+    overlap = overlap_count(train_dir, config.data.data_dir)
+    if overlap:
+        print(
+            f"boresnet: warning: {overlap} of these {n} test images were in the study's "
+            f"training images ({train_dir}): this accuracy is inflated",
+            file=sys.stderr,
+        )
     print(
         json.dumps(
-            {"test_acc": acc, "n": n, "checkpoint": str(ckpt), "data_dir": config.data.data_dir}
+            {
+                "test_acc": acc,
+                "n": n,
+                "train_overlap": overlap,
+                "checkpoint": str(ckpt),
+                "data_dir": config.data.data_dir,
+            }
         )
     )
     return 0

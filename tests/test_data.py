@@ -138,3 +138,36 @@ def test_loaded_split_is_cached_but_sees_file_changes(tiny_data):
     assert load_normalised(tiny_data, train=True) is a
     make_kmnist(tiny_data, n_train=120, seed=1)
     assert len(load_normalised(tiny_data, train=True)[0]) == 120
+
+
+def test_a_folder_with_only_the_test_files_serves_the_test_split(tmp_path):
+    import gzip
+    import shutil
+
+    root = make_kmnist(tmp_path / "full", n_test=70)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        src = root / "KMNIST" / "raw" / name
+        (flat / f"{name}.gz").write_bytes(gzip.compress(src.read_bytes()))
+    images, labels = load_kmnist(flat, train=False, download=True)
+    ref_images, ref_labels = load_kmnist(root, train=False, download=False)
+    assert torch.equal(images, ref_images) and torch.equal(labels, ref_labels)
+    with pytest.raises(DatasetError, match="KMNIST not found"):
+        load_kmnist(flat, train=True, download=True)  # no training files there
+    shutil.rmtree(flat)
+
+
+def test_overlap_between_training_and_test_images_is_counted(tmp_path):
+    from boresnet.data import overlap_count
+    from conftest import write_idx
+
+    clean = make_kmnist(tmp_path / "clean")
+    assert overlap_count(clean, clean) == 0
+    leaky = make_kmnist(tmp_path / "leaky")
+    images, labels = load_kmnist(leaky, train=True, download=False)
+    raw = leaky / "KMNIST" / "raw"
+    write_idx(raw / "t10k-images-idx3-ubyte", images[:25].numpy())
+    write_idx(raw / "t10k-labels-idx1-ubyte", labels[:25].numpy())
+    assert overlap_count(leaky, leaky) == 25
+    assert overlap_count(tmp_path / "missing", clean) is None

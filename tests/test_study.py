@@ -100,6 +100,7 @@ def test_smoke_whole_study(capsys, study_data, tmp_path):
     code, out, _ = run_main(capsys, "evaluate", str(run), "--data-dir", str(study_data))
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and result["test_acc"] == pytest.approx(summary["test_acc"])
+    assert result["n"] == summary["test_n"] and result["train_overlap"] == 0
     for png in (run / "figures").glob("iteration_*.png"):
         png.unlink()
     assert run_main(capsys, "plot", str(run))[0] == 0
