@@ -41,9 +41,9 @@ train: $(STAMP)  ## one trial of the CPU profile at LR (default 0.1)
 tensorboard: $(STAMP)  ## TensorBoard over all runs
 	$(BIN)/tensorboard --logdir lightning_logs
 
-bench: $(STAMP)  ## quick versions of the benchmarks
-	$(BIN)/python benchmarks/bo_regret.py --reps 10
-	$(BIN)/python benchmarks/throughput.py --quick
+bench: $(STAMP)  ## quick versions of the benchmarks (the committed results stay untouched)
+	$(BIN)/python benchmarks/bo_regret.py --reps 10 --out lightning_logs/bench
+	$(BIN)/python benchmarks/throughput.py --quick --out lightning_logs/bench/throughput.json
 
 clean:
 	rm -rf lightning_logs .pytest_cache .ruff_cache
