@@ -21,7 +21,9 @@ from boresnet.model import resnet9
 SCHEDULES = ("constant", "onecycle")
 
 
-def random_translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
+def random_translate(
+    x: torch.Tensor, pixels: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Shift each image by up to ``pixels`` in x and y, filling with background.
 
     Pure tensor ops, so it runs on the device that holds the batch. No flips: these
@@ -30,6 +32,7 @@ def random_translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
     Args:
         x: Normalised images ``(N, C, H, W)``.
         pixels: Largest shift.
+        generator: Random source on ``x``'s device (default: the global one).
 
     Returns:
         The shifted images, same shape and dtype.
@@ -39,7 +42,7 @@ def random_translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
     n, _, h, w = x.shape
     background = (0.0 - KMNIST_MEAN) / KMNIST_STD
     padded = F.pad(x, (pixels,) * 4, value=background)
-    shift = torch.randint(0, 2 * pixels + 1, (2, n, 1), device=x.device)
+    shift = torch.randint(0, 2 * pixels + 1, (2, n, 1), device=x.device, generator=generator)
     rows = (torch.arange(h, device=x.device) + shift[0])[:, :, None]  # (N, H, 1)
     cols = (torch.arange(w, device=x.device) + shift[1])[:, None, :]  # (N, 1, W)
     batch = torch.arange(n, device=x.device)[:, None, None]
@@ -95,6 +98,7 @@ class ResNetClassifier(L.LightningModule):
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.last_confusion: torch.Tensor | None = None
+        self._augment_rng: torch.Generator | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits for normalised images."""
@@ -103,8 +107,13 @@ class ResNetClassifier(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Augment training batches on the device; set the memory format."""
         x, y = batch
-        if self.trainer is not None and self.trainer.training:
-            x = random_translate(x, self.hparams.translate)
+        if self.trainer is not None and self.trainer.training and self.hparams.translate:
+            if self._augment_rng is None or self._augment_rng.device != x.device:
+                # Its own stream: the DataLoader draws from the global one, and the
+                # augmentation must not depend on which loader serves the batches.
+                self._augment_rng = torch.Generator(device=x.device)
+                self._augment_rng.manual_seed(torch.initial_seed() + self.global_rank)
+            x = random_translate(x, self.hparams.translate, self._augment_rng)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y

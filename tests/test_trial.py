@@ -76,3 +76,16 @@ def test_real_kmnist_short_training(mini_data):
     result = run_trial(config, {"lr": 1.0}, seed=0)
     assert result.status == "ok"
     assert result.val_acc > 0.3, result  # chance is 0.1
+
+
+def test_device_loader_trains_exactly_like_the_dataloader(tiny_data):
+    results = []
+    for loader in ("dataloader", "device"):
+        config = tiny_config(tiny_data, max_epochs=2)
+        config.data.loader = loader
+        config.optim.translate = 2  # augmentation runs on the batch, on either path
+        results.append(run_trial(config, {"lr": 0.3}, seed=3))
+    a, b = results
+    assert a.status == b.status == "ok"
+    assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5)
+    assert a.val_acc == b.val_acc
