@@ -89,3 +89,22 @@ def test_device_loader_trains_exactly_like_the_dataloader(tiny_data):
     assert a.status == b.status == "ok"
     assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5)
     assert a.val_acc == b.val_acc
+
+
+@pytest.mark.parametrize("name", ["cpu.yaml", "kmnist.yaml"])
+def test_shipped_configs_parse_and_fast_dev_run(name, tiny_data):
+    from boresnet.cli import build_parser, config_from
+    from conftest import REPO
+
+    parser = build_parser()
+    ns = parser.parse_args(["train", "--config", str(REPO / "configs" / name)])
+    config = config_from(parser._subcommands_action._name_parser_map["train"], ns.train)
+    assert config.data.data_dir == "data" and config.search.budget == 10
+    config.data.data_dir = str(tiny_data)
+    config.data.val_size = 50
+    config.model.width = 4  # same recipe (channels-last, smoothing, shifts), tiny model
+    config.trainer.accelerator = "cpu"
+    config.trainer.devices = 1
+    config.trainer.progress_bar = False
+    result = run_trial(config, {"lr": 0.1}, trainer_overrides={"fast_dev_run": True})
+    assert result.status == "ok", result
