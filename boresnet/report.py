@@ -117,7 +117,8 @@ def final_report(
     summary["status_counts"] = {
         s: sum(r["status"] == s for r in records) for s in ("ok", "diverged", "failed")
     }
-    summary["wall_s"] = round(wall_s, 2)
+    summary["wall_s"] = round(wall_s, 2)  # this invocation (a resumed study: since resume)
+    summary["trials_wall_s"] = round(sum(r["wall_s"] for r in records), 2)
     if primary:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         say("\n" + trials_table(records))
