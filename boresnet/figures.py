@@ -176,7 +176,7 @@ def draw_iteration(
             + (" (slice through incumbent)" if d > 1 else "")
         )
         if j == 0:
-            top.set_ylabel("objective (minimised)")
+            top.set_ylabel("objective" if compact else "objective (minimised)")
             bottom.set_ylabel("EI")
         top.grid(alpha=0.3)
         bottom.grid(alpha=0.3)
