@@ -114,10 +114,10 @@ def test_sigkill_then_resume_equals_uninterrupted(study_data, tmp_path, capsys):
     run = tmp_path / "run"
     proc = spawn(bo_args(study_data, run, 4))
     wait_for_lines(run / "trials.jsonl", 2, proc)
-    time.sleep(0.5)  # well inside trial 3
+    time.sleep(0.2)  # drawing figure 2 or training trial 3
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert len(read_journal(run / "trials.jsonl")) in (2, 3)
+    assert 2 <= len(read_journal(run / "trials.jsonl")) < 4
     code, out, _ = run_main(capsys, "bo", "--resume", str(run))
     assert code == 0, out
     records = read_journal(run / "trials.jsonl")
