@@ -63,6 +63,7 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
         assert {"mean", "median", "p90", "within_0.01", "overhead_s"} <= set(s)
         assert s["mean"] >= 0
     assert (tmp_path / "bo_regret.md").read_text().count("\n| ") == 9
+    assert all(0 <= s["edge_evals"] <= 4 for s in stats.values())
     assert (tmp_path / "bo_regret.png").stat().st_size > 5000
 
 
