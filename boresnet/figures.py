@@ -193,6 +193,13 @@ def draw_iteration(
     return fig
 
 
+def iteration_title(iteration: int, budget: int, next_params: dict[str, float] | None) -> str:
+    """Title of an iteration figure: how many evaluations, and what comes next."""
+    label = "not evaluated: budget spent" if iteration >= budget else "next"
+    nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
+    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}"
+
+
 def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) -> Figure:
     """Best objective so far against evaluation number, with every observation."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))

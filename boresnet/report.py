@@ -20,7 +20,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from boresnet.config import Config
-from boresnet.figures import close, draw_confusion, draw_convergence, draw_iteration
+from boresnet.figures import (
+    close,
+    draw_confusion,
+    draw_convergence,
+    draw_iteration,
+    iteration_title,
+)
 from boresnet.journal import JOURNAL, read_journal
 from boresnet.optimizer import BayesianOptimizer
 
@@ -231,7 +237,7 @@ def cmd_plot(run_dir: str) -> int:
     for k in range(2, len(records) + 1):
         past = replay(config, records[:k])
         nxt = past.ask()
-        fig = draw_iteration(past, nxt, title=f"Iteration {k}: {k} evaluations")
+        fig = draw_iteration(past, nxt, title=iteration_title(k, config.search.budget, nxt))
         fig.savefig(path / "figures" / f"iteration_{k:02d}.png", dpi=110)
         close(fig)
     write_summary_figures(config, path, records)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from boresnet.config import Config, from_dict, to_dict
-from boresnet.figures import close, draw_iteration
+from boresnet.figures import close, draw_iteration, iteration_title
 from boresnet.journal import JOURNAL, RunLock, append_record, read_journal
 from boresnet.optimizer import BayesianOptimizer
 from boresnet.report import final_report, write_summary_figures
@@ -118,12 +118,8 @@ class Study:
         """Save and log the figure of one iteration."""
         if not self.primary or iteration < 2:
             return
-        final = iteration >= self.config.search.budget
-        label = "not evaluated: budget spent" if final else "next"
-        nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
-        fig = draw_iteration(
-            opt, next_params, title=f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}"
-        )
+        title = iteration_title(iteration, self.config.search.budget, next_params)
+        fig = draw_iteration(opt, next_params, title=title)
         path = figure_path(self.run_dir, iteration)
         path.parent.mkdir(exist_ok=True)
         fig.savefig(path, dpi=110)
@@ -263,6 +259,14 @@ def new_run_dir(config: Config, explicit: str | None) -> Path:
         return Path(explicit)
     if os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
+    world = max(int(os.environ.get(v, "1") or 1) for v in ("WORLD_SIZE", "SLURM_NTASKS"))
+    if world > 1:
+        # Ranks started by SLURM or torchrun do not share our environment: a timestamp
+        # would differ between them, so each would write its own study.
+        raise StudyError(
+            "--run-dir is required when SLURM or torchrun starts the ranks "
+            f"(world size {world}): every rank must use the same folder"
+        )
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(config.out) / f"bo-{stamp}"
 
