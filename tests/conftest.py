@@ -82,7 +82,7 @@ def study_data(tmp_path: Path) -> Path:
     """Real kmnist-mini where present, else the fake set: the smoke tests always run."""
     if (MINI / "KMNIST" / "raw" / "train-images-idx3-ubyte").exists():
         return MINI
-    return make_kmnist(tmp_path / "data", n_train=600, n_test=100)
+    return make_kmnist(tmp_path / "data", n_train=1300, n_test=100)
 
 
 @pytest.fixture(autouse=True)

@@ -204,7 +204,7 @@ def test_every_trial_diverging_still_finishes(study_data, tmp_path, capsys):
             run,
             3,
             "--search.params",
-            '[{"name": "lr", "low": 1e5, "high": 1e7}]',
+            '[{"name": "lr", "low": 1e9, "high": 1e12}]',
             "--trainer.divergence_check_every",
             "1",
         ),
