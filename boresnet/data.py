@@ -130,10 +130,9 @@ def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True)
     files = split_files(data_dir, split)
     # Validate before torchvision parses: its errors on a truncated file are cryptic.
     tensors = [read_idx(f) for f in files] if files else None
-    standard = all(
-        split_files(data_dir, s) and split_files(data_dir, s)[0].parent == raw_folder(data_dir)
-        for s in IDX_FILES
-    )
+    # torchvision reads only the complete, uncompressed layout in KMNIST/raw/ (it would
+    # extract .gz files next to themselves, impossible in a read-only folder).
+    standard = all((raw_folder(data_dir) / n).exists() for pair in IDX_FILES.values() for n in pair)
     if tensors is not None and not standard:
         images, labels = tensors
         if len(images) != len(labels):

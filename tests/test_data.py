@@ -171,3 +171,24 @@ def test_overlap_between_training_and_test_images_is_counted(tmp_path):
     write_idx(raw / "t10k-labels-idx1-ubyte", labels[:25].numpy())
     assert overlap_count(leaky, leaky) == 25
     assert overlap_count(tmp_path / "missing", clean) is None
+
+
+def test_gzip_only_layout_in_a_read_only_folder(tmp_path):
+    import gzip
+    import os
+
+    root = make_kmnist(tmp_path / "gz")
+    raw = root / "KMNIST" / "raw"
+    for f in list(raw.iterdir()):
+        (raw / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    os.chmod(raw, 0o555)
+    try:
+        dm = KMNISTDataModule(str(root), val_size=50, download=False)
+        dm.prepare_data()
+        dm.setup("fit")
+        dm.setup("test")
+        assert len(dm.train_set) == 250 and len(dm.test_set) == 60
+        assert all(p.name.endswith(".gz") for p in raw.iterdir())  # nothing extracted
+    finally:
+        os.chmod(raw, 0o755)
