@@ -229,7 +229,10 @@ def cmd_evaluate(run_dir: str, data_dir: str | None, accelerator: str = "auto") 
 
 
 def cmd_plot(run_dir: str) -> int:
-    """Redraw every iteration figure and the summaries from the journal alone."""
+    """Redraw every iteration figure and the summaries from the journal alone.
+
+    The confusion matrix, which needs the test run, is redrawn from ``summary.json``.
+    """
     from boresnet.study import replay
 
     path, config, records = _load(run_dir)
@@ -241,6 +244,13 @@ def cmd_plot(run_dir: str) -> int:
         fig.savefig(path / "figures" / f"iteration_{k:02d}.png", dpi=110)
         close(fig)
     write_summary_figures(config, path, records)
+    summary_path = path / "summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("confusion_matrix"):
+            fig = draw_confusion(np.array(summary["confusion_matrix"]), summary["test_acc"])
+            fig.savefig(path / "figures" / "confusion.png", dpi=110)
+            close(fig)
     print(
         f"redrew {max(len(records) - 1, 0)} iteration figures and the summaries "
         f"in {path / 'figures'}"

@@ -101,7 +101,8 @@ def test_smoke_whole_study(capsys, study_data, tmp_path):
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and result["test_acc"] == pytest.approx(summary["test_acc"])
     assert result["n"] == summary["test_n"] and result["train_overlap"] == 0
-    drawn = {png.name: png.read_bytes() for png in (run / "figures").glob("iteration_*.png")}
+    drawn = {png.name: png.read_bytes() for png in (run / "figures").glob("*.png")}
+    assert {"iteration_02.png", "iteration_03.png", "confusion.png"} <= set(drawn)
     for name in drawn:
         (run / "figures" / name).unlink()
     assert run_main(capsys, "plot", str(run))[0] == 0
