@@ -59,10 +59,7 @@ def lightning_epoch(config, lr: float) -> tuple[float, float, int]:
     """Train one epoch through the project's path: ``(epoch_s, fit_s, images)``."""
     timer = EpochTimer()
     datamodule = build_datamodule(config, seed=0)
-    trainer = build_trainer(
-        config, callbacks=[timer], max_epochs=1, limit_val_batches=0, enable_progress_bar=False
-    )
-    trainer.callbacks = [c for c in trainer.callbacks if "ProgressBar" not in type(c).__name__]
+    trainer = build_trainer(config, callbacks=[timer], max_epochs=1, limit_val_batches=0)
     module = build_module(config)
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)

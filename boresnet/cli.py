@@ -20,7 +20,7 @@ from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from boresnet.config import Config, ConfigError
+from boresnet.config import Config, ConfigError, from_dict, to_dict
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -89,7 +89,11 @@ def build_parser() -> ArgumentParser:
 
 
 def config_from(parser: ArgumentParser, ns: Namespace) -> Config:
-    """Instantiate the validated :class:`Config` from a subcommand's namespace."""
+    """Instantiate the validated :class:`Config` from a subcommand's namespace.
+
+    The shortcut flags ``--data-dir`` and ``--budget`` are applied, then validated again.
+    """
+    shortcuts = {"data_dir": ns.get("data_dir"), "budget": ns.get("budget")}
     ns = ns.clone()
     for key in ("config", "data_dir", "lr", "budget", "resume", "run_dir", "__path__"):
         if key in ns:
@@ -98,7 +102,11 @@ def config_from(parser: ArgumentParser, ns: Namespace) -> Config:
     config = Config(
         **{k: config[k] for k in ("data", "model", "optim", "trainer", "search", "seed", "out")}
     )
-    return config
+    if shortcuts["data_dir"]:
+        config.data.data_dir = shortcuts["data_dir"]
+    if shortcuts["budget"] is not None:
+        config.search.budget = shortcuts["budget"]
+    return from_dict(to_dict(config))
 
 
 def _allowed_fields(section: str) -> list[str] | None:
@@ -183,8 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub_ns = ns[command]
         if command == "train":
             config = config_from(sub, sub_ns)
-            if sub_ns.data_dir:
-                config.data.data_dir = sub_ns.data_dir
             return cmd_train(sub_ns, config)
         if command == "bo":
             from boresnet.study import cmd_bo

@@ -56,33 +56,44 @@ def missing_files_message(data_dir: str | os.PathLike, cause: str = "") -> str:
     return text
 
 
-def parse_idx(data: bytes, name: str | os.PathLike) -> torch.Tensor:
-    """Decode an IDX file of unsigned bytes, raising a clear error if it is corrupt.
+def idx_layout(head: bytes, file_size: int, name: str | os.PathLike) -> tuple[int, list[int]]:
+    """Check an IDX header against the file's size: ``(header length, dims)``.
 
     Args:
-        data: The file's (uncompressed) bytes.
+        head: The file's first bytes (at least its header, if it has one).
+        file_size: Size of the (uncompressed) file in bytes.
         name: The file, for the error message.
-
-    Returns:
-        The array, shaped as the header says.
 
     Raises:
         DatasetError: The file is truncated or its header is not IDX.
     """
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
         raise DatasetError(f"{name} is not an IDX file of unsigned bytes (bad header)")
-    ndim = data[3]
+    ndim = head[3]
     header = 4 + 4 * ndim
-    if len(data) < header or ndim == 0:
+    if len(head) < header or ndim == 0:
         raise DatasetError(f"{name} is truncated (incomplete header)")
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    size = math.prod(dims)
-    if len(data) != header + size:
+    dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + math.prod(dims)
+    if file_size != expected:
         raise DatasetError(
             f"{name} is corrupt or truncated: header says {dims} "
-            f"({header + size} bytes) but the file has {len(data)} bytes"
+            f"({expected} bytes) but the file has {file_size} bytes"
         )
+    return header, dims
+
+
+def parse_idx(data: bytes, name: str | os.PathLike) -> torch.Tensor:
+    """Decode an IDX file of unsigned bytes, raising a clear error if it is corrupt."""
+    header, dims = idx_layout(data[:1028], len(data), name)
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(dims)
+
+
+def check_idx(path: Path) -> None:
+    """Validate an uncompressed IDX file from its header and size, without decoding it."""
+    with open(path, "rb") as f:
+        head = f.read(1028)  # 4 bytes + at most 255 dimensions of 4 bytes
+    idx_layout(head, path.stat().st_size, path)
 
 
 def read_idx(path: Path) -> torch.Tensor:
@@ -128,13 +139,14 @@ def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True)
     """
     split = "train" if train else "test"
     files = split_files(data_dir, split)
-    # Validate before torchvision parses: its errors on a truncated file are cryptic.
-    tensors = [read_idx(f) for f in files] if files else None
     # torchvision reads only the complete, uncompressed layout in KMNIST/raw/ (it would
     # extract .gz files next to themselves, impossible in a read-only folder).
     standard = all((raw_folder(data_dir) / n).exists() for pair in IDX_FILES.values() for n in pair)
-    if tensors is not None and not standard:
-        images, labels = tensors
+    if files and standard:
+        for f in files:
+            check_idx(f)  # torchvision's own errors on a truncated file are cryptic
+    elif files:
+        images, labels = (read_idx(f) for f in files)
         if len(images) != len(labels):
             raise DatasetError(
                 f"{files[0]} has {len(images)} images but {files[1]} has {len(labels)} labels"
@@ -144,7 +156,7 @@ def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True)
         dataset = KMNIST(str(data_dir), train=train, download=download)
     except (RuntimeError, OSError) as err:
         cause = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        if tensors is not None:
+        if files:
             raise DatasetError(
                 f"could not read KMNIST from {raw_folder(data_dir)}: {cause}"
             ) from err

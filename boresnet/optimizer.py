@@ -143,10 +143,15 @@ class BayesianOptimizer:
             return torch.empty(0, self.space.dim, dtype=DTYPE), torch.empty(0, 1, dtype=DTYPE)
         return torch.stack(xs), torch.tensor(ys, dtype=DTYPE).unsqueeze(-1)
 
+    def best_index(self) -> int | None:
+        """Position of the incumbent (lowest finite objective) among the observations."""
+        ok = [i for i, o in enumerate(self.observations) if o.ok]
+        return min(ok, key=lambda i: self.observations[i].value) if ok else None
+
     def best(self) -> Observation | None:
         """The observation with the lowest finite objective (the incumbent)."""
-        ok = [o for o in self.observations if o.ok]
-        return min(ok, key=lambda o: o.value) if ok else None
+        index = self.best_index()
+        return None if index is None else self.observations[index]
 
     # ---------------------------------------------------------------- model
     def _rng(self, salt: int) -> torch.Generator:

@@ -93,9 +93,7 @@ def final_report(
             "Narrow the search range (search.params) and start a new study."
         )
     else:
-        index = next(
-            r["index"] for r in records if r["status"] == "ok" and r["objective"] == best.value
-        )
+        index = opt.best_index()  # observations are told in journal order
         ckpt = run_dir / "checkpoints" / f"trial_{index:03d}.ckpt"
         if primary and ckpt.exists():
             shutil.copyfile(ckpt, run_dir / "best.ckpt")

@@ -69,21 +69,6 @@ def load_run_config(run_dir: Path) -> Config:
         raise ResumeError(f"{path} is not a valid boresnet config: {err}") from err
 
 
-def _strip(argv: list[str], flag: str) -> tuple[list[str], str | None]:
-    out, value, skip = [], None, False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if arg == flag:
-            value, skip = argv[i + 1] if i + 1 < len(argv) else None, True
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-        else:
-            out.append(arg)
-    return out, value
-
-
 def check_journal(config: Config, run_dir: Path) -> None:
     """Refuse a journal written for another search space or config."""
     space = SearchSpace(config.search.params).describe()
@@ -101,11 +86,12 @@ def check_journal(config: Config, run_dir: Path) -> None:
             )
 
 
-def check_resume(parser, argv: list[str], run_dir: Path, saved: Config) -> Config:
+def check_resume(parser, ns, argv: list[str], run_dir: Path, saved: Config) -> Config:
     """Apply command-line overrides to a saved config, refusing result-changing ones.
 
     Args:
         parser: The ``bo`` subcommand parser.
+        ns: Its namespace as parsed.
         argv: The ``bo`` arguments as typed.
         run_dir: The folder to resume.
         saved: Its ``config.yaml``.
@@ -115,19 +101,14 @@ def check_resume(parser, argv: list[str], run_dir: Path, saved: Config) -> Confi
     """
     from boresnet.cli import config_from
 
-    rest, _ = _strip(argv, "--resume")
-    rest, config_file = _strip(rest, "--config")
-    if config_file is not None:
+    if ns.config:
         raise ResumeError(
             "--config cannot be combined with --resume: a resumed study keeps its config.yaml"
         )
-    ns = parser.parse_args(["--config", str(run_dir / "config.yaml"), *rest])
-    config = config_from(parser, ns)
-    if ns.data_dir:
-        config.data.data_dir = ns.data_dir
-    if ns.budget is not None:
-        config.search.budget = ns.budget
-    config = from_dict(to_dict(config))
+    # The saved config first, then whatever was typed on top of it.
+    config = config_from(
+        parser, parser.parse_args(["--config", str(run_dir / "config.yaml"), *argv])
+    )
     before, after = flatten(to_dict(saved)), flatten(to_dict(config))
     for key in before:
         if key not in RESUMABLE and before[key] != after.get(key):

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from boresnet.config import Config, from_dict, to_dict
+from boresnet.config import Config, to_dict
 from boresnet.figures import close, draw_iteration, iteration_title
 from boresnet.journal import JOURNAL, RunLock, append_record, read_journal
 from boresnet.optimizer import BayesianOptimizer
@@ -165,13 +165,9 @@ class Study:
             f"{rec['wall_s']:.1f}s  ({rec['proposal']})"
         )
 
-    def _prune_checkpoints(self, opt: BayesianOptimizer, records: list[dict]) -> None:
-        best = opt.best()
-        keep = None
-        if best is not None:
-            keep = next(
-                r["index"] for r in records if r["status"] == "ok" and r["objective"] == best.value
-            )
+    def _prune_checkpoints(self, opt: BayesianOptimizer) -> None:
+        # Observations are told in journal order: their index is the trial's.
+        keep = opt.best_index()
         for path in self.ckpt_dir.glob("trial_*.ckpt"):
             if keep is None or path.name != f"trial_{keep:03d}.ckpt":
                 path.unlink(missing_ok=True)
@@ -221,7 +217,7 @@ class Study:
             opt.tell(next_params, result.objective, result.status)
             failures = failures + 1 if result.status == "failed" else 0
             if self.primary:
-                self._prune_checkpoints(opt, records)
+                self._prune_checkpoints(opt)
                 self._log_scalars(opt, rec)
             self._progress(opt, rec)
             next_params = opt.ask()
@@ -301,15 +297,9 @@ def cmd_bo(parser, ns, argv: list[str]) -> int:
 
     if ns.resume:
         run_dir = Path(ns.resume)
-        saved = load_run_config(run_dir)
-        config = check_resume(parser, argv, run_dir, saved)
+        config = check_resume(parser, ns, argv, run_dir, load_run_config(run_dir))
     else:
         config = config_from(parser, ns)
-        if ns.data_dir:
-            config.data.data_dir = ns.data_dir
-        if ns.budget is not None:
-            config.search.budget = ns.budget
-        config = from_dict(to_dict(config))  # re-validate after the shortcuts
         run_dir = new_run_dir(config, ns.run_dir)
     # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _interrupt)

@@ -91,41 +91,13 @@ def default_precision(accelerator: str) -> str:
 
 
 def build_datamodule(config: Config, seed: int = 0) -> KMNISTDataModule:
-    """Build the DataModule a trial trains on."""
-    d = config.data
-    return KMNISTDataModule(
-        data_dir=d.data_dir,
-        download=d.download,
-        batch_size=d.batch_size,
-        val_fraction=d.val_fraction,
-        val_size=d.val_size,
-        train_subset=d.train_subset,
-        split_seed=d.split_seed,
-        shuffle_seed=seed,
-        num_workers=d.num_workers,
-        loader=d.loader,
-        eval_batch_size=d.eval_batch_size,
-        tile_train=d.tile_train,
-    )
+    """Build the DataModule a trial trains on (``data`` fields are its arguments)."""
+    return KMNISTDataModule(**dataclasses.asdict(config.data), shuffle_seed=seed)
 
 
 def build_module(config: Config) -> ResNetClassifier:
-    """Build the LightningModule from the model and optimiser config."""
-    m, o = config.model, config.optim
-    return ResNetClassifier(
-        width=m.width,
-        blocks=list(m.blocks),
-        convs_per_block=m.convs_per_block,
-        lr=o.lr,
-        momentum=o.momentum,
-        nesterov=o.nesterov,
-        weight_decay=o.weight_decay,
-        schedule=o.schedule,
-        warmup_fraction=o.warmup_fraction,
-        label_smoothing=o.label_smoothing,
-        translate=o.translate,
-        channels_last=m.channels_last,
-    )
+    """Build the LightningModule (``model`` and ``optim`` fields are its arguments)."""
+    return ResNetClassifier(**dataclasses.asdict(config.model), **dataclasses.asdict(config.optim))
 
 
 def build_trainer(

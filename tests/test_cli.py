@@ -20,15 +20,16 @@ def run(capsys, *args):
     return code, out, err
 
 
-def test_train_prints_json_last_line(capsys, tiny_data, tmp_path):
-    code, out, _ = run(
+def train_tiny(capsys, data, out, lr, *extra):
+    """``boresnet train`` of a 4-wide model on the fake data, quietly."""
+    return run(
         capsys,
         "train",
         *CFG,
         "--lr",
-        "0.2",
+        lr,
         "--data-dir",
-        str(tiny_data),
+        str(data),
         "--model.width",
         "4",
         "--data.val_size",
@@ -36,8 +37,13 @@ def test_train_prints_json_last_line(capsys, tiny_data, tmp_path):
         "--trainer.progress_bar",
         "false",
         "--out",
-        str(tmp_path / "logs"),
+        str(out),
+        *extra,
     )
+
+
+def test_train_prints_json_last_line(capsys, tiny_data, tmp_path):
+    code, out, _ = train_tiny(capsys, tiny_data, tmp_path / "logs", "0.2")
     assert code == 0
     record = json.loads(out.strip().splitlines()[-1])
     assert {"status", "objective", "val_loss", "val_acc", "epochs", "wall_s"} <= set(record)
@@ -46,24 +52,8 @@ def test_train_prints_json_last_line(capsys, tiny_data, tmp_path):
 
 
 def test_train_diverged_exits_zero_with_explanation(capsys, tiny_data, tmp_path):
-    code, out, err = run(
-        capsys,
-        "train",
-        *CFG,
-        "--lr",
-        "1e6",
-        "--data-dir",
-        str(tiny_data),
-        "--model.width",
-        "4",
-        "--data.val_size",
-        "50",
-        "--trainer.divergence_check_every",
-        "1",
-        "--trainer.progress_bar",
-        "false",
-        "--out",
-        str(tmp_path),
+    code, out, err = train_tiny(
+        capsys, tiny_data, tmp_path, "1e6", "--trainer.divergence_check_every", "1"
     )
     assert code == 0
     assert json.loads(out.strip().splitlines()[-1])["status"] == "diverged"
