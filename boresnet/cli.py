@@ -181,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from boresnet.data import DatasetError
     from boresnet.journal import JournalError, RunFolderBusy
+    from boresnet.report import CheckpointError
     from boresnet.resume import ResumeError
     from boresnet.study import StudyError
 
@@ -215,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RunFolderBusy,
         ResumeError,
         StudyError,
+        CheckpointError,
     ) as err:
         print(f"boresnet: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE

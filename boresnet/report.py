@@ -31,14 +31,40 @@ from boresnet.journal import JOURNAL, read_journal
 from boresnet.optimizer import BayesianOptimizer
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, damaged or not loadable without running its code."""
+
+
+def load_module(checkpoint: Path):
+    """Load a trained :class:`ResNetClassifier` from ``checkpoint``, safely.
+
+    ``weights_only=True``: the file may come from anyone (a shared run folder, a bug
+    report), and unpickling arbitrary objects would run code. Our own checkpoints hold
+    only tensors and plain types, so they load; anything else is refused.
+
+    Raises:
+        CheckpointError: Missing, truncated, or holding more than weights.
+    """
+    from boresnet.module import ResNetClassifier
+
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
+    try:
+        return ResNetClassifier.load_from_checkpoint(
+            str(checkpoint), map_location="cpu", weights_only=True
+        )
+    except Exception as err:  # noqa: BLE001 - any load failure is one message
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(
+            f"cannot load checkpoint {checkpoint} safely (weights only): {first[:200]}"
+        ) from err
+
+
 def test_checkpoint(config: Config, checkpoint: Path) -> tuple[float, int, np.ndarray | None]:
     """Evaluate a checkpoint on the test split: ``(accuracy, n, confusion matrix)``."""
-    from boresnet.module import ResNetClassifier
     from boresnet.trial import build_datamodule, build_trainer
 
-    module = ResNetClassifier.load_from_checkpoint(
-        str(checkpoint), map_location="cpu", weights_only=False
-    )
+    module = load_module(checkpoint)
     datamodule = build_datamodule(config)
     quiet = dataclasses.replace(
         config, trainer=dataclasses.replace(config.trainer, progress_bar=False)
