@@ -192,6 +192,14 @@ class SearchConfig:
     # "log" also raised the median regret tenfold on that table: off by default.
     transform: Literal["none", "log"] = "none"
     acquisition: str = "logei"
+    # How failed/diverged trials inform the search (boresnet/optimizer.py): a
+    # feasibility GP with constrained log-EI, exclusion zones, or worst-value imputation.
+    failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
+    kernel: Literal["matern", "rbf"] = "matern"
+    # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
+    min_distance: float = 0.01
+    # Explore instead of refining by less than the noise (boresnet/optimizer.py).
+    explore: bool = True
     # 10 restarts from 512 raw samples: a BO step takes 0.1 s in 1-D, 0.18 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
     num_restarts: int = 10
@@ -215,6 +223,11 @@ class SearchConfig:
             f"unknown acquisition {self.acquisition!r}; allowed: {', '.join(ACQUISITIONS)}",
         )
         _require(self.num_restarts >= 1, "search.num_restarts", "must be >= 1")
+        _require(
+            0 <= self.min_distance < 1,
+            "search.min_distance",
+            f"must be in [0, 1), got {self.min_distance}",
+        )
         _require(
             self.raw_samples >= self.num_restarts,
             "search.raw_samples",

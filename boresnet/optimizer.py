@@ -1,35 +1,73 @@
-"""Bayesian optimisation with BoTorch: a GP surrogate and Expected Improvement.
+"""Bayesian optimisation with BoTorch: a GP surrogate, (constrained) log-EI, and a report.
 
 :class:`BayesianOptimizer` has an ask/tell interface. The first ``n_init`` proposals
-are a scrambled Sobol design; after that each proposal maximises (log) Expected
-Improvement of a ``SingleTaskGP`` fitted to every observation, with inputs normalised
-to the unit cube and outcomes standardised. Objectives are minimised.
+are a scrambled Sobol design; after that each proposal maximises log Expected
+Improvement of a ``SingleTaskGP`` with inputs normalised to the unit cube and outcomes
+standardised. Objectives are minimised.
 
-Failed and diverged trials enter the GP imputed at the worst finite value observed:
-the region is then known to be bad, so EI moves away instead of proposing it again.
+How failed and diverged trials enter (``failures``):
+
+- ``feasibility`` (default): the objective GP sees successes only; a second GP models a
+  feasibility outcome (+1 ok, -1 failed) and ``LogConstrainedExpectedImprovement``
+  weights EI by the probability that training does not diverge. A divergence says
+  "infeasible here", not "the loss is bad from here on", so the region just below a
+  divergence cliff (where SGD's optimum often is) stays attractive.
+- ``exclude``: the objective GP sees successes only; a neighbourhood of each failure is
+  excluded from the acquisition's candidates.
+- ``impute``: failures enter the objective GP at the worst finite value seen (the
+  earlier behaviour, kept for comparison).
+
+Noise: a point within ``min_distance`` (0.01 decades on a log scale) of an evaluated one
+is never proposed again: the proposal is the best acquisition value outside those
+neighbourhoods. The reported incumbent is the evaluated point with the lowest GP
+posterior mean, not the luckiest single draw.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from botorch.acquisition.analytic import ExpectedImprovement, LogExpectedImprovement
+from botorch.acquisition.analytic import (
+    ConstrainedExpectedImprovement,
+    ExpectedImprovement,
+    LogConstrainedExpectedImprovement,
+    LogExpectedImprovement,
+)
 from botorch.exceptions import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import SingleTaskGP
+from botorch.models import ModelListGP, SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from botorch.optim import optimize_acqf
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch.quasirandom import SobolEngine
 
+from boresnet.config import Config
 from boresnet.space import SearchSpace
 
 DTYPE = torch.double
+ACQUISITIONS = ("logei", "ei")
+FAILURE_MODES = ("feasibility", "exclude", "impute")
+KERNELS = ("rbf", "matern")
+# Relative spread below which outcomes count as constant: fitting a GP to constant data
+# (e.g. one success with failures imputed at its value, a spread of ~1e-17) is noise.
+CONSTANT_SPREAD = 1e-9
+# Neighbourhood of a failure that "exclude" removes, in search coordinates (decades).
+EXCLUDE_RADIUS = 0.1
+# Forced exploration: a proposal this close (decades, or this fraction of a linear range)
+# to an evaluated point that the GP expects to improve the incumbent by less than its
+# own noise estimate is not worth an evaluation (on a plateau it chases noise along a
+# drift): the step explores the most uncertain feasible point instead. Chosen on the
+# landscape families of benchmarks/bo_regret.py (README "Benchmarks").
+LOCAL_RADIUS = 0.1
+# An incumbent this close to a bound (decades, or this fraction of a linear range) is
+# "at" the bound.
+BOUND_MARGIN = 0.1
 
 
 @dataclass
@@ -40,13 +78,11 @@ class Observation:
         params: Parameter values.
         value: Objective (``None`` for failed or diverged trials).
         status: ``ok``, ``diverged`` or ``failed``.
-        extra: Anything else the caller recorded (kept, not modelled).
     """
 
     params: dict[str, float]
     value: float | None
     status: str = "ok"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -65,9 +101,16 @@ class BayesianOptimizer:
         raw_samples: Random points from which those restarts are chosen.
         seed: Seeds the design and every acquisition optimisation, so the same
             observations always give the same proposals.
-        transform: ``log`` models log(objective) instead of the objective: a loss that
-            spans 0.1 to 2.3 across the range is then one smooth scale for a stationary
-            kernel (see the README's benchmark section); ``none`` models it as it is.
+        transform: ``log`` models log(objective) instead of the objective; ``none``
+            models it as it is.
+        failures: How failed trials inform the search: ``feasibility``, ``exclude`` or
+            ``impute`` (see the module docstring).
+        kernel: ``matern`` (Matern-5/2) or ``rbf``, both with BoTorch's dimension-scaled
+            length-scale prior.
+        min_distance: No proposal lies within this many decades (log scale) of an
+            evaluated point; on a linear scale, this fraction of the range.
+        explore: Spend a step exploring when the acquisition's choice only refines a
+            point by less than the noise (see ``LOCAL_RADIUS``).
     """
 
     def __init__(
@@ -79,26 +122,66 @@ class BayesianOptimizer:
         raw_samples: int = 512,
         seed: int = 0,
         transform: str = "none",
+        failures: str = "feasibility",
+        kernel: str = "matern",
+        min_distance: float = 0.01,
+        explore: bool = True,
     ) -> None:
-        if acquisition not in ("logei", "ei"):
-            raise ValueError(f"acquisition must be logei or ei, got {acquisition!r}")
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
         if transform not in ("none", "log"):
             raise ValueError(f"transform must be none or log, got {transform!r}")
-        self.transform = transform
+        if failures not in FAILURE_MODES:
+            raise ValueError(f"failures must be one of {FAILURE_MODES}, got {failures!r}")
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         self.space = space
         self.n_init = n_init
         self.acquisition = acquisition
         self.num_restarts = num_restarts
         self.raw_samples = raw_samples
         self.seed = seed
+        self.transform = transform
+        self.failures = failures
+        self.kernel = kernel
+        self.min_distance = min_distance
+        self.explore = explore
         self.observations: list[Observation] = []
-        self._model: SingleTaskGP | None = None
-        self._model_n = -1
+        self._models: tuple[SingleTaskGP | None, SingleTaskGP | None] = (None, None)
+        self._models_n = -1
         self.last_proposal_kind = "sobol"
+
+    @classmethod
+    def from_config(
+        cls, config: Config, records: Sequence[dict[str, Any]] = ()
+    ) -> BayesianOptimizer:
+        """Build the optimiser a config describes, told every journal record in order.
+
+        Args:
+            config: The study's configuration (``search`` and ``seed`` are used).
+            records: Journal records (``params``, ``objective``, ``status``) to replay.
+        """
+        s = config.search
+        opt = cls(
+            SearchSpace(s.params),
+            n_init=s.n_init,
+            acquisition=s.acquisition,
+            num_restarts=s.num_restarts,
+            raw_samples=s.raw_samples,
+            seed=config.seed,
+            transform=s.transform,
+            failures=s.failures,
+            kernel=s.kernel,
+            min_distance=s.min_distance,
+            explore=s.explore,
+        )
+        for r in records:
+            opt.tell(r["params"], r["objective"], r["status"])
+        return opt
 
     # ---------------------------------------------------------------- data
     def tell(
-        self, params: dict[str, float], value: float | None, status: str = "ok", **extra: Any
+        self, params: dict[str, float], value: float | None, status: str = "ok"
     ) -> Observation:
         """Record the result of evaluating ``params``.
 
@@ -106,7 +189,6 @@ class BayesianOptimizer:
             params: The evaluated point.
             value: Its objective, or ``None`` / NaN if the trial failed or diverged.
             status: ``ok``, ``diverged`` or ``failed``.
-            **extra: Stored with the observation.
 
         Returns:
             The new observation.
@@ -115,12 +197,12 @@ class BayesianOptimizer:
             value, status = None, status if status != "ok" else "diverged"
         if value is None and status == "ok":
             status = "failed"
-        obs = Observation(dict(params), value, status, extra)
+        obs = Observation(dict(params), value, status)
         self.observations.append(obs)
         return obs
 
     def imputed_value(self) -> float | None:
-        """Value given to failed trials: the worst finite objective seen so far."""
+        """Where failures are drawn (and, with ``impute``, modelled): the worst finite value."""
         finite = [o.value for o in self.observations if o.ok]
         return max(finite) if finite else None
 
@@ -128,76 +210,116 @@ class BayesianOptimizer:
         # Floor before the log: a validation error can be exactly 0.
         return math.log(max(y, 1e-6)) if self.transform == "log" else y
 
-    def train_data(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(X, Y)``: search coordinates ``(n, d)`` and modelled targets ``(n, 1)``.
+    def _coords(self, o: Observation) -> torch.Tensor:
+        return self.space.to_coords(o.params, DTYPE)
 
-        Targets are the (transformed) objectives, failures imputed at the worst one.
+    def train_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(X, Y)``: what the objective GP is fitted to.
+
+        Search coordinates ``(n, d)`` and (transformed) objectives ``(n, 1)``: the
+        successes, plus (with ``impute``) the failures at the worst value.
         """
-        fill = self.imputed_value()
+        fill = self.imputed_value() if self.failures == "impute" else None
         xs, ys = [], []
         for o in self.observations:
             if o.ok or fill is not None:
-                xs.append(self.space.to_coords(o.params, DTYPE))
+                xs.append(self._coords(o))
                 ys.append(self._forward(o.value if o.ok else fill))
         if not xs:
             return torch.empty(0, self.space.dim, dtype=DTYPE), torch.empty(0, 1, dtype=DTYPE)
         return torch.stack(xs), torch.tensor(ys, dtype=DTYPE).unsqueeze(-1)
 
-    def best_index(self) -> int | None:
-        """Position of the incumbent (lowest finite objective) among the observations."""
-        ok = [i for i, o in enumerate(self.observations) if o.ok]
-        return min(ok, key=lambda i: self.observations[i].value) if ok else None
-
-    def best(self) -> Observation | None:
-        """The observation with the lowest finite objective (the incumbent)."""
-        index = self.best_index()
-        return None if index is None else self.observations[index]
+    def feasibility_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(X, Y)`` of the feasibility GP: every point, +1 if ok, -1 if not."""
+        if not self.observations:
+            return torch.empty(0, self.space.dim, dtype=DTYPE), torch.empty(0, 1, dtype=DTYPE)
+        X = torch.stack([self._coords(o) for o in self.observations])
+        Y = torch.tensor([[1.0 if o.ok else -1.0] for o in self.observations], dtype=DTYPE)
+        return X, Y
 
     # ---------------------------------------------------------------- model
-    def _rng(self, salt: int) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 100_003 + salt)
-
-    def fit(self) -> SingleTaskGP | None:
-        """Fit (or return the cached) GP on all observations; ``None`` if too few."""
-        n = len(self.observations)
-        if self._model_n == n:
-            return self._model
-        X, Y = self.train_data()
-        model = None
-        if len(X) >= 2 and Y.std() > 0:
-            model = SingleTaskGP(
-                X,
-                Y,
-                input_transform=Normalize(self.space.dim, bounds=self.space.bounds(DTYPE)),
-                outcome_transform=Standardize(1),
-            )
-            with torch.random.fork_rng():
-                torch.manual_seed(self.seed * 100_003 + n)
-                try:
-                    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-                except ModelFittingError as err:
-                    warnings.warn(
-                        f"GP fit failed ({err}); falling back to space filling", stacklevel=2
-                    )
-                    model = None
-            if model is not None:
-                model.eval()
-        self._model, self._model_n = model, n
+    def _gp(self, X: torch.Tensor, Y: torch.Tensor, salt: int) -> SingleTaskGP | None:
+        spread = float(Y.max() - Y.min()) if len(Y) else 0.0
+        if len(X) < 2 or spread <= CONSTANT_SPREAD * max(1.0, float(Y.abs().max())):
+            return None  # too little, or constant: a GP would only model rounding
+        covar = get_covar_module_with_dim_scaled_prior(
+            self.space.dim, use_rbf_kernel=self.kernel == "rbf"
+        )
+        model = SingleTaskGP(
+            X,
+            Y,
+            covar_module=covar,
+            input_transform=Normalize(self.space.dim, bounds=self.space.bounds(DTYPE)),
+            outcome_transform=Standardize(1),
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed * 100_003 + 31 * len(self.observations) + salt)
+            try:
+                fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            except ModelFittingError as err:
+                warnings.warn(f"GP fit failed ({err}); falling back to space filling", stacklevel=3)
+                return None
+        model.eval()
         return model
 
+    def models(self) -> tuple[SingleTaskGP | None, SingleTaskGP | None]:
+        """Fit (or return the cached) ``(objective GP, feasibility GP)``; ``None`` where absent.
+
+        The feasibility GP exists with ``failures="feasibility"`` once there is at least
+        one success and one failure.
+        """
+        n = len(self.observations)
+        if self._models_n != n:
+            objective = self._gp(*self.train_data(), salt=0)
+            feasibility = None
+            if self.failures == "feasibility":
+                feasibility = self._gp(*self.feasibility_data(), salt=1)
+            self._models, self._models_n = (objective, feasibility), n
+        return self._models
+
+    def fit(self) -> SingleTaskGP | None:
+        """The objective GP (``None`` while there are too few distinct results)."""
+        return self.models()[0]
+
     def best_f(self) -> float:
-        """The incumbent value EI improves upon (lowest objective, imputed included)."""
-        _, Y = self.train_data()
-        return float(Y.min())
+        """What EI improves upon: the lowest posterior mean at an evaluated point.
+
+        Robust to noise: a lucky draw does not set the bar (the observed minimum where
+        there is no GP).
+        """
+        model = self.fit()
+        X, Y = self.train_data()
+        if model is None:
+            return float(Y.min())
+        with torch.no_grad():
+            return float(model.posterior(X).mean.min())
 
     def acquisition_function(self, log: bool | None = None):
-        """The acquisition function on the current GP (``None`` before a GP exists)."""
+        """The acquisition function on the current models (``None`` before a GP exists)."""
+        objective, feasibility = self.models()
+        if objective is None:
+            return None
+        use_log = self.acquisition == "logei" if log is None else log
+        if feasibility is not None:
+            cls = LogConstrainedExpectedImprovement if use_log else ConstrainedExpectedImprovement
+            return cls(
+                ModelListGP(objective, feasibility),
+                best_f=self.best_f(),
+                objective_index=0,
+                constraints={1: (0.0, None)},
+                maximize=False,
+            )
+        cls = LogExpectedImprovement if use_log else ExpectedImprovement
+        return cls(objective, best_f=self.best_f(), maximize=False)
+
+    def predict(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """GP posterior mean and standard deviation of the modelled target at coords."""
         model = self.fit()
         if model is None:
             return None
-        use_log = self.acquisition == "logei" if log is None else log
-        cls = LogExpectedImprovement if use_log else ExpectedImprovement
-        return cls(model, best_f=self.best_f(), maximize=False)
+        with torch.no_grad():
+            post = model.posterior(coords.to(DTYPE))
+        return post.mean.squeeze(-1), post.variance.clamp_min(0).sqrt().squeeze(-1)
 
     def band(self, coords: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         """Posterior centre and 95% band ``(mid, low, high)`` in objective units.
@@ -214,41 +336,162 @@ class BayesianOptimizer:
             return mid.exp(), low.exp(), high.exp()
         return mid, low, high
 
-    def predict(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """GP posterior mean and standard deviation of the modelled target at coords."""
-        model = self.fit()
-        if model is None:
+    def failure_probability(self, coords: torch.Tensor) -> torch.Tensor | None:
+        """Estimated probability that training fails at coords (``None``: no model)."""
+        feasibility = self.models()[1]
+        if feasibility is None:
             return None
         with torch.no_grad():
-            post = model.posterior(coords.to(DTYPE))
-        return post.mean.squeeze(-1), post.variance.clamp_min(0).sqrt().squeeze(-1)
+            post = feasibility.posterior(coords.to(DTYPE))
+        mean, sd = post.mean.squeeze(-1), post.variance.clamp_min(1e-12).sqrt().squeeze(-1)
+        return torch.distributions.Normal(0.0, 1.0).cdf(-mean / sd)
 
     def expected_improvement(self, coords: torch.Tensor) -> torch.Tensor | None:
-        """Analytic EI (not log) at ``(n, d)`` coords, for plotting."""
-        with warnings.catch_warnings():
-            # BoTorch advises LogEI for optimisation; plain EI is what we plot.
-            warnings.simplefilter("ignore")
-            acq = self.acquisition_function(log=False)
+        """The acquisition at ``(n, d)`` coords in linear units (EI x P(feasible)), to plot."""
+        acq = self.acquisition_function(log=True)
         if acq is None:
             return None
         with torch.no_grad():
-            return acq(coords.to(DTYPE).unsqueeze(-2))
+            return acq(coords.to(DTYPE).unsqueeze(-2)).exp()
+
+    # ---------------------------------------------------------------- incumbent
+    def best_index(self) -> int | None:
+        """Position of the incumbent among the observations.
+
+        The evaluated success with the lowest GP posterior mean (the lowest observed
+        value while there is no GP): one noisy lucky draw does not win.
+        """
+        ok = [i for i, o in enumerate(self.observations) if o.ok]
+        if not ok:
+            return None
+        pred = self.predict(torch.stack([self._coords(self.observations[i]) for i in ok]))
+        if pred is None:
+            return min(ok, key=lambda i: self.observations[i].value)
+        return ok[int(torch.argmin(pred[0]))]
+
+    def best(self) -> Observation | None:
+        """The incumbent observation (see :meth:`best_index`)."""
+        index = self.best_index()
+        return None if index is None else self.observations[index]
+
+    def incumbent_at_bound(self) -> dict[str, str]:
+        """Parameters whose incumbent value sits at a bound the posterior still falls toward.
+
+        Returns:
+            ``{name: "upper" | "lower"}``: the incumbent is within 0.1 decades (log) or
+            a tenth of the range (linear) of that bound, and the posterior mean at the
+            bound is no higher than at the incumbent. Empty when nothing is at a bound.
+        """
+        best = self.best()
+        if best is None:
+            return {}
+        bounds = self.space.bounds(DTYPE)
+        anchor = self._coords(best)
+        out: dict[str, str] = {}
+        for j, p in enumerate(self.space.params):
+            low, high = float(bounds[0, j]), float(bounds[1, j])
+            margin = BOUND_MARGIN if p.scale == "log" else BOUND_MARGIN * (high - low)
+            for side, edge in (("lower", low), ("upper", high)):
+                if abs(float(anchor[j]) - edge) > margin:
+                    continue
+                at_edge = anchor.clone()
+                at_edge[j] = edge
+                pred = self.predict(torch.stack([anchor, at_edge]))
+                if pred is None or float(pred[0][1]) <= float(pred[0][0]) + 1e-12:
+                    out[p.name] = side
+        return out
 
     # ---------------------------------------------------------------- ask
-    def _sobol(self, index: int) -> dict[str, float]:
-        engine = SobolEngine(self.space.dim, scramble=True, seed=self.seed)
-        u = engine.draw(index + 1, dtype=DTYPE)[index]
-        return self.space.from_unit(u)
-
-    def _near_failure(self, coords: torch.Tensor) -> bool:
+    def _radius(self) -> torch.Tensor:
         bounds = self.space.bounds(DTYPE)
         span = bounds[1] - bounds[0]
-        for o in self.observations:
-            if not o.ok:
-                other = self.space.to_coords(o.params, DTYPE)
-                if torch.max(torch.abs(other - coords) / span) < 1e-3:
-                    return True
-        return False
+        log = torch.tensor([p.scale == "log" for p in self.space.params])
+        # Decades on a log scale; the same fraction of the range on a linear one.
+        return torch.where(log, torch.ones_like(span), span) * self.min_distance
+
+    def _excluded(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Mask of candidates too close to an evaluated point (or, with exclude, a failure)."""
+        mask = torch.zeros(len(candidates), dtype=torch.bool)
+        if not self.observations:
+            return mask
+        X = torch.stack([self._coords(o) for o in self.observations])
+        dist = (candidates[:, None, :] - X[None, :, :]).abs()  # (c, n, d)
+        mask |= (dist <= self._radius()).all(-1).any(-1)
+        if self.failures == "exclude":
+            failed = torch.tensor([not o.ok for o in self.observations])
+            if failed.any():
+                mask |= (dist[:, failed] <= EXCLUDE_RADIUS).all(-1).any(-1)
+        return mask
+
+    def _sobol(self, index: int) -> dict[str, float]:
+        """Point ``index`` of the scrambled Sobol sequence, skipping excluded points."""
+        engine = SobolEngine(self.space.dim, scramble=True, seed=self.seed)
+        bounds = self.space.bounds(DTYPE)
+        points = bounds[0] + engine.draw(index + 64, dtype=DTYPE)[index:] * (bounds[1] - bounds[0])
+        keep = ~self._excluded(points)
+        prob = self.failure_probability(points)
+        if prob is not None:
+            keep &= prob < 0.5
+        chosen = points[int(torch.nonzero(keep)[0])] if keep.any() else points[0]
+        return self.space.from_coords(chosen)
+
+    def _maximise(self, acq) -> torch.Tensor:
+        """The acquisition's best point outside the neighbourhoods of evaluated points."""
+        bounds = self.space.bounds(DTYPE)
+        found, _ = optimize_acqf(
+            acq,
+            bounds=bounds,
+            q=1,
+            num_restarts=self.num_restarts,
+            raw_samples=self.raw_samples,
+            return_best_only=False,
+        )
+        found = found.detach().reshape(-1, self.space.dim)
+        # Candidates when the gradient ascent ends on an evaluated point: the edges of
+        # each neighbourhood along every axis, and a space-filling set.
+        X = torch.stack([self._coords(o) for o in self.observations])
+        radius = self._radius() * 1.01
+        steps = torch.cat([torch.diag(radius), -torch.diag(radius)])  # (2d, d)
+        edges = (X[:, None, :] + steps[None]).reshape(-1, self.space.dim)
+        engine = SobolEngine(self.space.dim, scramble=True, seed=self.seed + len(X))
+        fill = bounds[0] + engine.draw(self.raw_samples, dtype=DTYPE) * (bounds[1] - bounds[0])
+        candidates = torch.cat([found, edges, fill])
+        candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
+        candidates = candidates[~self._excluded(candidates)]
+        with torch.no_grad():
+            values = acq(candidates.unsqueeze(-2))
+        return candidates[int(torch.argmax(values))]
+
+    def noise_sd(self) -> float | None:
+        """The objective GP's estimate of the evaluation noise, in modelled units."""
+        model = self.fit()
+        if model is None:
+            return None
+        noise = model.likelihood.noise.detach().mean() * model.outcome_transform.stdvs.pow(2)
+        return float(noise.sqrt().squeeze())
+
+    def _not_worth_it(self, coords: torch.Tensor) -> bool:
+        """Whether ``coords`` only refines a point by less than the noise (LOCAL_RADIUS)."""
+        X = torch.stack([self._coords(o) for o in self.observations])
+        near = self._radius() * (LOCAL_RADIUS / max(self.min_distance, 1e-12))
+        if not ((X - coords).abs() <= near).all(-1).any():
+            return False
+        gain = self.best_f() - float(self.predict(coords.unsqueeze(0))[0])
+        return gain < (self.noise_sd() or 0.0)
+
+    def _explore(self) -> torch.Tensor:
+        """The feasible point the GP knows least about (highest sd x P(feasible))."""
+        bounds = self.space.bounds(DTYPE)
+        seed = self.seed + 17 * len(self.observations)
+        engine = SobolEngine(self.space.dim, scramble=True, seed=seed)
+        points = bounds[0] + engine.draw(self.raw_samples, dtype=DTYPE) * (bounds[1] - bounds[0])
+        points = torch.cat([points, bounds])
+        points = points[~self._excluded(points)]
+        score = self.predict(points)[1]
+        prob = self.failure_probability(points)
+        if prob is not None:
+            score = score * (1 - prob)
+        return points[int(torch.argmax(score))]
 
     def ask(self) -> dict[str, float]:
         """Propose the next point to evaluate (deterministic given the observations)."""
@@ -259,19 +502,13 @@ class BayesianOptimizer:
             return self._sobol(n)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed * 100_003 + 7919 * n + 1)
-            candidate, _ = optimize_acqf(
-                acq,
-                bounds=self.space.bounds(DTYPE),
-                q=1,
-                num_restarts=self.num_restarts,
-                raw_samples=self.raw_samples,
-            )
-        coords = candidate.detach().squeeze(0)
-        if self._near_failure(coords):
-            # EI should avoid imputed failures; if it still lands on one, explore.
-            self.last_proposal_kind = "sobol"
-            return self._sobol(n)
-        self.last_proposal_kind = self.acquisition
+            coords = self._maximise(acq)
+        constrained = self.models()[1] is not None
+        kind = self.acquisition
+        self.last_proposal_kind = f"{kind}+feasibility" if constrained else kind
+        if self.explore and self._not_worth_it(coords):
+            self.last_proposal_kind = "explore"
+            coords = self._explore()
         return self.space.from_coords(coords)
 
     def run(
@@ -284,7 +521,7 @@ class BayesianOptimizer:
             budget: Total number of evaluations, counting earlier ones.
 
         Returns:
-            The best observation.
+            The incumbent.
         """
         while len(self.observations) < budget:
             params = self.ask()

@@ -167,8 +167,6 @@ def write_summary_figures(
     config: Config, run_dir: Path, records: list[dict[str, Any]], writer=None
 ) -> None:
     """Draw the small-multiples summary of all iterations and the convergence plot."""
-    from boresnet.study import replay
-
     figures = run_dir / "figures"
     figures.mkdir(exist_ok=True)
     fig = draw_convergence([r["objective"] for r in records], [r["status"] for r in records])
@@ -192,7 +190,7 @@ def write_summary_figures(
         for j in range(d):
             axes[1][j].sharex(axes[0][j])
             axes[0][j].tick_params(labelbottom=False)
-        past = replay(config, records[:k])
+        past = BayesianOptimizer.from_config(config, records[:k])
         nxt = past.ask() if k < len(records) else None
         draw_iteration(past, nxt, axes=axes, title=f"after {k} evaluations", compact=True)
     fig.suptitle("Bayesian optimisation, iteration by iteration", y=0.995)
@@ -257,12 +255,10 @@ def cmd_plot(run_dir: str) -> int:
 
     The confusion matrix, which needs the test run, is redrawn from ``summary.json``.
     """
-    from boresnet.study import replay
-
     path, config, records = _load(run_dir)
     (path / "figures").mkdir(exist_ok=True)
     for k in range(2, len(records) + 1):
-        past = replay(config, records[:k])
+        past = BayesianOptimizer.from_config(config, records[:k])
         nxt = past.ask()
         fig = draw_iteration(past, nxt, title=iteration_title(k, config.search.budget, nxt))
         fig.savefig(path / "figures" / f"iteration_{k:02d}.png", dpi=110)

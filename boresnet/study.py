@@ -44,28 +44,6 @@ def is_primary() -> bool:
     return True
 
 
-def make_optimizer(config: Config) -> BayesianOptimizer:
-    """Build the optimiser the config describes."""
-    s = config.search
-    return BayesianOptimizer(
-        SearchSpace(s.params),
-        n_init=s.n_init,
-        acquisition=s.acquisition,
-        num_restarts=s.num_restarts,
-        raw_samples=s.raw_samples,
-        seed=config.seed,
-        transform=s.transform,
-    )
-
-
-def replay(config: Config, records: list[dict[str, Any]]) -> BayesianOptimizer:
-    """Build an optimiser that has been told every record, in order."""
-    opt = make_optimizer(config)
-    for r in records:
-        opt.tell(r["params"], r["objective"], r["status"])
-    return opt
-
-
 def ensure_writable(folder: Path) -> None:
     """Create ``folder`` and prove it writable, before any training starts."""
     try:
@@ -176,13 +154,13 @@ class Study:
         """Run the study to its budget (continuing a journal) and write the report."""
         started = time.perf_counter()
         records = read_journal(self.journal, repair=self.primary)
-        opt = replay(self.config, records)
+        opt = BayesianOptimizer.from_config(self.config, records)
         budget = self.config.search.budget
         if records:
             self.say(f"resuming {self.run_dir}: {len(records)}/{budget} trials done")
             for k in range(2, len(records) + 1):
                 if not figure_path(self.run_dir, k).exists():
-                    past = replay(self.config, records[:k])
+                    past = BayesianOptimizer.from_config(self.config, records[:k])
                     self.draw(past, k, past.ask())
         self.ckpt_dir.mkdir(exist_ok=True)
         failures = 0

@@ -1,0 +1,254 @@
+"""Generated learning-rate landscapes: the shapes real validation-loss curves have.
+
+Every family draws a new instance from a seed. An instance is a noise-free function of
+search coordinates (log10 of the learning rate, and momentum for the 2-D family) that
+returns NaN where training diverges; the benchmark adds noise of the size training
+seeds give (measured on ``benchmarks/data/lr_table.csv``) and scores a method by the
+noise-free value of the point it reports.
+
+Families (issue 9):
+
+- ``cliff``: a valley whose optimum lies next to a divergence cliff (NaN beyond a random
+  threshold within 0.3 decades above the optimum);
+- ``bound``: a valley whose optimum lies at, or up to half a decade beyond, a bound;
+- ``plateau``: a flat plateau over three decades and more, with one narrow, better basin;
+- ``two_minima``: two basins of different depth, at least 1.5 decades apart;
+- ``wide``: an 8-decade range with the valley and its cliff somewhere inside;
+- ``momentum``: 2-D, lr x momentum, the loss a function of lr / (1 - momentum);
+- ``table``: the measured CPU-profile curve (one training seed's curve per call).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CHANCE = 2.30  # cross-entropy of a 10-class guess: what a model that learnt nothing scores
+
+
+@dataclass
+class Param:
+    """One searched coordinate: its name, bounds (in coordinates) and scale."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = True
+
+
+@dataclass
+class Landscape:
+    """One instance: the space, a noise-free objective, and a noisy sampler.
+
+    Attributes:
+        family: Family name.
+        params: The searched coordinates.
+        f: Noise-free objective of a coordinate vector (NaN: training diverged).
+        sampler: One noisy evaluation ``(x, rng) -> value`` (default: ``f`` plus noise).
+        noise: Standard deviation of the evaluation noise.
+    """
+
+    family: str
+    params: list[Param]
+    f: object
+    noise: float
+    sampler: object = None
+
+    def __post_init__(self) -> None:
+        grid = self._grid()
+        values = np.array([self.f(x) for x in grid])
+        finite = values[np.isfinite(values)]
+        self.best = float(finite.min())
+        self.worst = float(finite.max())
+
+    def _grid(self) -> list[np.ndarray]:
+        n = 2001 if len(self.params) == 1 else 121
+        axes = [np.linspace(p.low, p.high, n) for p in self.params]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return list(np.stack([m.ravel() for m in mesh], axis=1))
+
+    def sample(self, x: np.ndarray, rng: np.random.Generator) -> float:
+        """One noisy evaluation at ``x`` (NaN where training diverges)."""
+        if self.sampler is not None:
+            return float(self.sampler(x, rng))
+        y = self.f(x)
+        return y if math.isnan(y) else float(y + self.noise * rng.standard_normal())
+
+    def regret(self, x: np.ndarray | None) -> float:
+        """Noise-free regret of reporting ``x`` (``None``: reported nothing, the worst)."""
+        if x is None:
+            return self.worst - self.best
+        y = self.f(x)
+        return (self.worst if math.isnan(y) else y) - self.best
+
+    def normalised(self, regret: float) -> float:
+        """Regret as a fraction of the instance's range of finite values."""
+        return regret / max(self.worst - self.best, 1e-12)
+
+
+def _valley(x: float, opt: float, floor: float, left_width: float, rise: float) -> float:
+    """A learning-rate curve around ``opt``: undertrained to the left, worse to the right.
+
+    To the left the loss climbs in a sigmoid towards chance (too small a rate learns
+    nothing in the budget), to the right it rises quadratically (too large a rate).
+    """
+    left = (CHANCE - floor) / (1 + math.exp((x - (opt - 3 * left_width)) / left_width))
+    right = rise * max(x - opt, 0.0) ** 2
+    return min(floor + left + right, CHANCE + 0.05)
+
+
+def cliff(rng: np.random.Generator, noise: float) -> Landscape:
+    """Valley whose optimum lies right below a divergence cliff (NaN above it)."""
+    opt = rng.uniform(-1.5, 0.5)
+    edge = opt + rng.uniform(0.02, 0.3)
+    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
+
+    def f(x: np.ndarray) -> float:
+        return math.nan if x[0] > edge else _valley(x[0], opt, floor, lw, rise)
+
+    return Landscape("cliff", [Param("lr", -4.0, 1.0)], f, noise)
+
+
+def bound(rng: np.random.Generator, noise: float) -> Landscape:
+    """Valley whose optimum lies at, or up to half a decade beyond, a bound."""
+    low, high = -4.0, 0.0
+    upper = rng.random() < 0.7  # a range that stops short of the optimum: usually above
+    opt = high + rng.uniform(-0.05, 0.5) if upper else low - rng.uniform(-0.05, 0.5)
+    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
+    if upper:
+        return Landscape(
+            "bound",
+            [Param("lr", low, high)],
+            lambda x: _valley(x[0], opt, floor, lw, rise),
+            noise,
+        )
+    # Mirror image: the loss falls towards the lower bound.
+    return Landscape(
+        "bound",
+        [Param("lr", low, high)],
+        lambda x: _valley(2 * opt - x[0], opt, floor, lw, rise),
+        noise,
+    )
+
+
+def plateau(rng: np.random.Generator, noise: float) -> Landscape:
+    """A flat plateau over 3+ decades, and one narrow basin far better than it."""
+    centre, width = rng.uniform(-0.8, 0.6), rng.uniform(0.12, 0.3)
+    level, floor = rng.uniform(1.9, 2.25), rng.uniform(0.08, 0.3)
+
+    def f(x: np.ndarray) -> float:
+        slope = 0.01 * (x[0] + 4.0)  # a slight drift, smaller than the noise
+        return level + slope - (level - floor) * math.exp(-0.5 * ((x[0] - centre) / width) ** 2)
+
+    return Landscape("plateau", [Param("lr", -4.0, 1.0)], f, noise)
+
+
+def two_minima(rng: np.random.Generator, noise: float) -> Landscape:
+    """Two basins of different depth, at least 1.5 decades apart, either order."""
+    first = rng.uniform(-3.5, -1.5)
+    second = rng.uniform(first + 1.5, 0.7)
+    widths = rng.uniform(0.2, 0.45, 2)
+    deep, shallow = rng.uniform(1.8, 2.1), rng.uniform(1.2, 1.6)
+    depths = (deep, shallow) if rng.random() < 0.5 else (shallow, deep)
+
+    def f(x: np.ndarray) -> float:
+        wells = sum(
+            d * math.exp(-0.5 * ((x[0] - m) / w) ** 2)
+            for d, m, w in zip(depths, (first, second), widths, strict=True)
+        )
+        return CHANCE - wells + 0.02 * (x[0] + 1.5) ** 2
+
+    return Landscape("two_minima", [Param("lr", -4.0, 1.0)], f, noise)
+
+
+def wide(rng: np.random.Generator, noise: float) -> Landscape:
+    """An 8-decade range (1e-6 to 100) with a valley and a cliff somewhere inside."""
+    opt = rng.uniform(-3.5, 0.5)
+    edge = opt + rng.uniform(0.2, 1.0)
+    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
+
+    def f(x: np.ndarray) -> float:
+        return math.nan if x[0] > edge else _valley(x[0], opt, floor, lw, rise)
+
+    return Landscape("wide", [Param("lr", -6.0, 2.0)], f, noise)
+
+
+def momentum(rng: np.random.Generator, noise: float) -> Landscape:
+    """2-D: lr x momentum, the loss a valley in the effective rate lr / (1 - momentum)."""
+    opt = rng.uniform(-0.5, 0.8)
+    edge = opt + rng.uniform(0.1, 0.5)
+    best_m = rng.uniform(0.5, 0.95)
+    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
+
+    def f(x: np.ndarray) -> float:
+        eff = x[0] - math.log10(1.0 - x[1])
+        if eff > edge:
+            return math.nan
+        return min(_valley(eff, opt, floor, lw, rise) + 0.3 * (x[1] - best_m) ** 2, CHANCE)
+
+    return Landscape(
+        "momentum", [Param("lr", -4.0, 1.0), Param("momentum", 0.0, 0.99, log=False)], f, noise
+    )
+
+
+class Table:
+    """The measured objective: per-seed curves over log10(lr) and their mean."""
+
+    def __init__(self, path: Path) -> None:
+        rows = list(
+            csv.DictReader(
+                line for line in path.read_text().splitlines() if not line.startswith("#")
+            )
+        )
+        self.x = np.array(sorted({float(r["log10_lr"]) for r in rows}))
+        seeds = sorted({int(r["seed"]) for r in rows})
+        self.curves = np.full((len(seeds), len(self.x)), np.nan)
+        for r in rows:
+            if r["status"] == "ok" and r["objective"] not in ("", "None"):
+                i = seeds.index(int(r["seed"]))
+                j = int(np.argmin(abs(self.x - float(r["log10_lr"]))))
+                self.curves[i, j] = float(r["objective"])
+        self.curves = self.curves[~np.isnan(self.curves).all(axis=1)]
+        # A learning rate that diverged for any seed counts as diverged on the mean curve.
+        self.mean = self.curves.mean(axis=0)
+
+    def noise(self) -> float:
+        """Median, over learning rates, of the spread between training seeds."""
+        sd = np.nanstd(self.curves, axis=0, ddof=1)
+        return float(np.nanmedian(sd[np.isfinite(self.mean)]))
+
+    def interp(self, curve: np.ndarray, x: float) -> float:
+        """``curve`` at ``x``, linear in log10(lr); NaN next to a diverged point."""
+        j = int(np.clip(np.searchsorted(self.x, x) - 1, 0, len(self.x) - 2))
+        a, b = curve[j], curve[j + 1]
+        t = (x - self.x[j]) / (self.x[j + 1] - self.x[j])
+        nearest = a if t < 0.5 else b
+        if math.isnan(nearest):
+            return math.nan
+        if math.isnan(a) or math.isnan(b):
+            return float(nearest)
+        return float(a + t * (b - a))
+
+    def landscape(self) -> Landscape:
+        """The table as a landscape: the mean curve scores, a random seed's curve answers."""
+        return Landscape(
+            "table",
+            [Param("lr", float(self.x[0]), float(self.x[-1]))],
+            lambda x: self.interp(self.mean, x[0]),
+            self.noise(),
+            sampler=lambda x, rng: self.interp(self.curves[rng.integers(len(self.curves))], x[0]),
+        )
+
+
+FAMILIES = {
+    "cliff": cliff,
+    "bound": bound,
+    "plateau": plateau,
+    "two_minima": two_minima,
+    "wide": wide,
+    "momentum": momentum,
+}
