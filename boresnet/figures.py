@@ -1,9 +1,11 @@
 """Matplotlib figures of the study: each BO iteration, a summary, convergence, confusion.
 
 An iteration figure shows what the optimiser believed after ``k`` evaluations: the
-observations (failed ones as red crosses at their imputed value), the GP posterior mean
-with a 95% band, and below it the Expected Improvement with the next proposal marked.
-With several parameters each column is a 1-D slice through the incumbent.
+observations (failed and diverged ones as red crosses along the bottom edge, where they
+were), the GP posterior mean with a 95% band, and below it the acquisition (Expected
+Improvement, weighted by the probability of not diverging once a trial has diverged)
+with the estimated probability of divergence and the next proposal marked. With several
+parameters each column is a 1-D slice through the incumbent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from boresnet.optimizer import DTYPE, BayesianOptimizer  # noqa: E402
 
@@ -86,7 +89,6 @@ def draw_iteration(
     anchor = space.to_coords(
         best.params if best else space.from_unit(torch.full((d,), 0.5, dtype=DTYPE)), DTYPE
     )
-    fill = opt.imputed_value()
     for j in range(d):
         top, bottom = axes[0][j], axes[1][j]
         grid = _slice_grid(opt, j, anchor)
@@ -98,8 +100,23 @@ def draw_iteration(
             top.plot(x, mid, color=COLORS["mean"], lw=2, label="GP mean")
             ei = opt.expected_improvement(grid)
             ei = ei.numpy() if ei is not None else np.zeros_like(x)
+            constrained = opt.models()[1] is not None
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
-            bottom.plot(x, ei, color=COLORS["acq"], lw=1.5, label="expected improvement")
+            bottom.plot(
+                x,
+                ei,
+                color=COLORS["acq"],
+                lw=1.5,
+                label="EI x P(no divergence)" if constrained else "expected improvement",
+            )
+            fail = opt.failure_probability(grid)
+            if fail is not None:
+                twin = bottom.twinx()
+                twin.plot(x, fail.numpy(), color=COLORS["fail"], ls=":", lw=1.5)
+                twin.set_ylim(0, 1.05)
+                twin.tick_params(labelsize=7, colors=COLORS["fail"])
+                if not compact:
+                    twin.set_ylabel("P(diverge)", color=COLORS["fail"], fontsize=8)
         else:
             bottom.text(
                 0.5,
@@ -121,27 +138,28 @@ def draw_iteration(
                     zorder=4,
                     label="observation" if i == 0 else None,
                 )
-            elif fill is not None:
+            else:
+                # Where it failed, on the bottom edge: a failure has no objective value.
                 top.scatter(
                     xv,
-                    fill,
+                    0.03,
                     s=60,
                     marker="x",
                     color=COLORS["fail"],
                     zorder=4,
-                    label=f"{o.status} (imputed)",
+                    clip_on=False,
+                    transform=blended_transform_factory(top.transData, top.transAxes),
+                    label=f"{o.status} (no value)",
                 )
-            if not compact:
-                y = o.value if o.ok else fill
-                if y is not None:
-                    top.annotate(
-                        str(i + 1),
-                        (xv, y),
-                        textcoords="offset points",
-                        xytext=(4, 4),
-                        fontsize=7,
-                        color="0.3",
-                    )
+            if not compact and o.ok:
+                top.annotate(
+                    str(i + 1),
+                    (xv, o.value),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                    color="0.3",
+                )
         if best is not None:
             top.scatter(
                 best.params[space.names[j]],
@@ -169,6 +187,8 @@ def draw_iteration(
             )
         if space.params[j].scale == "log":
             top.set_xscale("log")
+        # The whole range, always: failures drawn on the edge add no data limits.
+        top.set_xlim(space.params[j].low, space.params[j].high)
         if opt.transform == "log":
             top.set_yscale("log")
         bottom.set_xlabel(
@@ -177,7 +197,7 @@ def draw_iteration(
         )
         if j == 0:
             top.set_ylabel("objective" if compact else "objective (minimised)")
-            bottom.set_ylabel("EI")
+            bottom.set_ylabel("acquisition")
         top.grid(alpha=0.3)
         bottom.grid(alpha=0.3)
         if not compact and j == 0:

@@ -112,6 +112,11 @@ def final_report(
         "test_acc": None,
         "test_n": None,
         "objective": config.search.objective,
+        # The evaluated point with the lowest GP posterior mean (README "Which point
+        # is reported"); its observed objective is best_objective.
+        "incumbent_rule": "lowest posterior mean among evaluated points",
+        "incumbent_at_bound": None,
+        "incumbent_at_bound_params": {},
     }
     if best is None:
         say(
@@ -132,7 +137,12 @@ def final_report(
             test_acc=acc,
             test_n=n,
             best_val_acc=records[index].get("val_acc"),
+            best_observed_objective=min(r["objective"] for r in records if r["status"] == "ok"),
         )
+        at_bound = opt.incumbent_at_bound()
+        if at_bound:
+            summary["incumbent_at_bound"] = next(iter(at_bound.values()))
+            summary["incumbent_at_bound_params"] = at_bound
         if primary and confusion is not None:
             summary["confusion_matrix"] = confusion.astype(int).tolist()
             fig = draw_confusion(confusion, acc)
@@ -159,8 +169,19 @@ def final_report(
                 f"{config.search.objective}={best.value:.4f}; test_acc={summary['test_acc']:.4f} "
                 f"on {summary['test_n']} test images; {wall_s:.0f}s in all"
             )
+        for name, side in summary["incumbent_at_bound_params"].items():
+            say(bound_warning(name, side))
         say(f"summary: {run_dir / 'summary.json'}")
     return summary
+
+
+def bound_warning(name: str, side: str) -> str:
+    """The advice printed (and drawn) when the incumbent sits at a bound of the range."""
+    wider = "raise its high bound" if side == "upper" else "lower its low bound"
+    return (
+        f"warning: the best {name} lies at the {side} bound of the search range and the "
+        f"model expects it to improve beyond it; {wider} (a decade further) and run again"
+    )
 
 
 def write_summary_figures(
@@ -193,7 +214,13 @@ def write_summary_figures(
         past = BayesianOptimizer.from_config(config, records[:k])
         nxt = past.ask() if k < len(records) else None
         draw_iteration(past, nxt, axes=axes, title=f"after {k} evaluations", compact=True)
-    fig.suptitle("Bayesian optimisation, iteration by iteration", y=0.995)
+    final = BayesianOptimizer.from_config(config, records)
+    notes = [bound_warning(n, side) for n, side in final.incumbent_at_bound().items()]
+    fig.suptitle(
+        "\n".join(["Bayesian optimisation, iteration by iteration", *notes]),
+        y=0.995,
+        color="black" if not notes else "#b30000",
+    )
     fig.savefig(figures / "summary.png", dpi=90, bbox_inches="tight")
     if writer is not None:
         writer.add_figure("report/summary", fig, close=False)

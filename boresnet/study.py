@@ -144,6 +144,8 @@ class Study:
         )
 
     def _prune_checkpoints(self, opt: BayesianOptimizer) -> None:
+        # Only at the end: the incumbent (lowest posterior mean) can move back to an
+        # earlier trial as the GP learns, so every success keeps its weights until then.
         # Observations are told in journal order: their index is the trial's.
         keep = opt.best_index()
         for path in self.ckpt_dir.glob("trial_*.ckpt"):
@@ -195,12 +197,13 @@ class Study:
             opt.tell(next_params, result.objective, result.status)
             failures = failures + 1 if result.status == "failed" else 0
             if self.primary:
-                self._prune_checkpoints(opt)
                 self._log_scalars(opt, rec)
             self._progress(opt, rec)
             next_params = opt.ask()
             kind = opt.last_proposal_kind
             self.draw(opt, len(records), next_params)
+        if self.primary:
+            self._prune_checkpoints(opt)
         summary = final_report(
             self.config,
             self.run_dir,

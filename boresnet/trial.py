@@ -225,5 +225,6 @@ def run_trial(
         raise KeyboardInterrupt
     outcome = result("ok")
     if outcome.status == "ok" and checkpoint is not None:
-        trainer.save_checkpoint(str(checkpoint))
+        # Weights and hyperparameters only: what evaluation needs, half the size.
+        trainer.save_checkpoint(str(checkpoint), weights_only=True)
     return outcome

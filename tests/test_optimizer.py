@@ -75,7 +75,7 @@ def test_same_seed_same_proposals_different_seed_different():
 
 def test_failures_are_imputed_and_not_reproposed():
     space = SearchSpace([LR])
-    opt = BayesianOptimizer(space, seed=0)
+    opt = BayesianOptimizer(space, seed=0, failures="impute")
     opt.tell({"lr": 0.1}, 0.3)
     opt.tell({"lr": 0.01}, 0.9)
     opt.tell({"lr": 8.0}, float("nan"))
@@ -111,7 +111,8 @@ def test_initial_design_then_acquisition():
         p = opt.ask()
         kinds.append(opt.last_proposal_kind)
         opt.tell(p, bowl_1d(p))
-    assert kinds == ["sobol"] * 3 + ["logei"] * 2
+    assert kinds[:3] == ["sobol"] * 3
+    assert set(kinds[3:]) <= {"logei", "explore"} and "logei" in kinds
 
 
 @pytest.mark.parametrize("params", [[LR], [LR, MOM]])
@@ -126,7 +127,9 @@ def test_iteration_figure(params):
     nxt = opt.ask()
     fig = draw_iteration(opt, nxt, title="t")
     assert matplotlib.get_backend().lower() == "agg"
-    assert len(fig.axes) == 2 * len(params)
+    # Two panels per parameter, and the probability of divergence on a twin axis.
+    assert len(fig.axes) == 3 * len(params)
+    assert any(ax.get_ylabel() == "P(diverge)" for ax in fig.axes)
     top = fig.axes[0]
     assert top.get_xscale() == "log"
     labels = [t.get_text() for t in top.get_legend().get_texts()]
@@ -158,3 +161,82 @@ def test_log_transform_models_log_objective_and_plots_in_objective_units():
     assert fig.axes[0].get_yscale() == "log"
     with pytest.raises(ValueError):
         BayesianOptimizer(space, transform="sqrt")
+
+
+def cliff_1d(p):  # optimum at the cliff's foot: lr = 10**0.3, NaN above 10**0.45
+    x = math.log10(p["lr"])
+    return math.nan if x > 0.45 else 0.1 + 0.5 * (x - 0.3) ** 2 + 0.4 * max(0.3 - x, 0) ** 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_after_a_divergence_above_the_optimum_the_search_probes_just_below_it(seed):
+    space = SearchSpace([LR])
+    opt = BayesianOptimizer(space, seed=seed)
+    for x in (-2.5, -1.0, -0.2, 0.1):
+        opt.tell({"lr": 10**x}, cliff_1d({"lr": 10**x}))
+    opt.tell({"lr": 10**0.6}, math.nan)  # diverged just above the optimum
+    failure = 0.6
+    below = []
+    for _ in range(3):
+        p = opt.ask()
+        below.append(failure - 0.5 <= math.log10(p["lr"]) < failure)
+        opt.tell(p, cliff_1d(p))
+    assert any(below), [round(math.log10(o.params["lr"]), 2) for o in opt.observations]
+    # The divergence did not become "the loss is bad from here on": the GP only saw successes.
+    assert len(opt.train_data()[0]) == sum(o.ok for o in opt.observations)
+    prob = opt.failure_probability(torch.tensor([[0.9], [-2.5]], dtype=torch.double))
+    assert float(prob[0]) > 0.5 > float(prob[1])
+
+
+def test_imputation_with_one_success_fits_no_gp_to_constant_data():
+    space = SearchSpace([LR])
+    opt = BayesianOptimizer(space, seed=0, failures="impute")
+    opt.tell({"lr": 0.01}, 0.3)
+    opt.tell({"lr": 5.0}, math.nan)
+    opt.tell({"lr": 8.0}, None, "failed")
+    _, Y = opt.train_data()
+    assert len(Y) == 3 and float(Y.std()) < 1e-12  # all at the one finite value
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # BoTorch's InputDataWarning for std = 0 would raise
+        assert opt.fit() is None
+        p = opt.ask()
+    assert opt.last_proposal_kind == "sobol"
+    assert all(abs(math.log10(p["lr"]) - math.log10(o.params["lr"])) > 0.01 for o in opt.observations)
+
+
+def test_no_point_is_evaluated_twice_within_min_distance():
+    space = SearchSpace([ParamConfig("lr", 1e-4, 1.0, "log")])
+    opt = BayesianOptimizer(space, seed=0)
+    # The loss keeps falling to the upper bound: EI wants lr = 1 again and again.
+    for _ in range(8):
+        p = opt.ask()
+        opt.tell(p, 1.0 - 0.2 * math.log10(p["lr"] * 1e4))
+    xs = sorted(math.log10(o.params["lr"]) for o in opt.observations)
+    assert min(b - a for a, b in zip(xs, xs[1:])) > 0.01
+    assert opt.incumbent_at_bound() == {"lr": "upper"}
+
+
+def test_incumbent_inside_the_range_is_not_at_a_bound():
+    opt = BayesianOptimizer(SearchSpace([LR]), seed=0)
+    opt.run(bowl_1d, 8)
+    assert opt.incumbent_at_bound() == {}
+
+
+def test_incumbent_is_lowest_posterior_mean_among_evaluated_points():
+    space = SearchSpace([LR])
+    opt = BayesianOptimizer(space, seed=0)
+    rng = np.random.default_rng(2)  # a draw where noise makes the two rules differ
+    # Seven points near the optimum, where differences are below the noise.
+    for x in [-2.5, -2.0, -1.5, *np.linspace(-1.3, -0.7, 7), 0.0]:
+        opt.tell({"lr": 10**x}, (x + 1) ** 2 + 0.05 * rng.standard_normal())
+    opt.tell({"lr": 0.02}, None, "failed")
+    ok = [i for i, o in enumerate(opt.observations) if o.ok]
+    mean, _ = opt.predict(torch.stack([space.to_coords(opt.observations[i].params) for i in ok]))
+    assert opt.best_index() == ok[int(torch.argmin(mean))]
+    observed = min(ok, key=lambda i: opt.observations[i].value)
+    assert opt.best_index() != observed
+    # The lowest posterior mean is nearer the true optimum (-1) than the luckiest draw.
+    chosen = math.log10(opt.best().params["lr"])
+    assert abs(chosen + 1) < abs(math.log10(opt.observations[observed].params["lr"]) + 1)
