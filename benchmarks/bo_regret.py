@@ -63,10 +63,13 @@ def _best_observed(xs: list[np.ndarray], ys: list[float]) -> np.ndarray | None:
     return xs[min(finite)[1]] if finite else None
 
 
-def run_boresnet(land: Landscape, f: Callable, budget: int, seed: int, **search) -> Run:
-    """Boresnet's BayesianOptimizer with its default search settings, via ask/tell.
+def run_boresnet(
+    land: Landscape, f: Callable, budget: int, seed: int, report: str = "model", **search
+) -> Run:
+    """Run the BayesianOptimizer of ``boresnet bo`` with its default settings, via ask/tell.
 
-    ``search`` overrides fields of ``search`` (the ablations of the defaults).
+    ``search`` overrides fields of ``search`` (the ablations of the defaults);
+    ``report="observed"`` reports the best observation instead of the incumbent.
     """
     params = [
         ParamConfig(
@@ -92,6 +95,8 @@ def run_boresnet(land: Landscape, f: Callable, budget: int, seed: int, **search)
         ys.append(y)
     best = opt.best()
     reported = None if best is None else opt.space.to_coords(best.params).numpy()
+    if report == "observed":
+        reported = _best_observed(xs, ys)
     return xs, ys, reported, overhead
 
 
@@ -197,8 +202,16 @@ RUNNERS: dict[str, Callable] = {
     # Ablations of boresnet's defaults (run with --methods ...).
     "boresnet_impute": functools.partial(run_boresnet, failures="impute"),
     "boresnet_exclude": functools.partial(run_boresnet, failures="exclude"),
-    "boresnet_no_explore": functools.partial(run_boresnet, explore=False),
+    "boresnet_no_explore": functools.partial(run_boresnet, explore_after=None),
+    "boresnet_explore0": functools.partial(run_boresnet, explore_after=0),
+    "boresnet_explore3": functools.partial(run_boresnet, explore_after=3),
+    "boresnet_log_no_explore": functools.partial(run_boresnet, transform="log", explore_after=None),
+    "boresnet_observed_no_explore": functools.partial(
+        run_boresnet, report="observed", explore_after=None
+    ),
     "boresnet_rbf": functools.partial(run_boresnet, kernel="rbf"),
+    "boresnet_rbf_no_explore": functools.partial(run_boresnet, kernel="rbf", explore_after=None),
+    "boresnet_observed": functools.partial(run_boresnet, report="observed"),
     "boresnet_n_init3": functools.partial(run_boresnet, n_init=3),
     "boresnet_n_init4": functools.partial(run_boresnet, n_init=4),
     "boresnet_log": functools.partial(run_boresnet, transform="log"),

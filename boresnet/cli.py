@@ -2,32 +2,60 @@
 
 Arguments are parsed by :mod:`jsonargparse` straight into the dataclasses of
 :mod:`boresnet.config`, so every config field is also a flag (``--trainer.devices 2``)
-and a YAML file is ``--config FILE``. Errors are one line on stderr, exit status 2.
+and a YAML file is ``--config FILE``. Unknown fields are found here, against the
+dataclasses themselves, before jsonargparse parses; every user error is one line on
+stderr and exit status 2.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
-import re
 import sys
 import warnings
 from argparse import ArgumentError
 from collections.abc import Sequence
-from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+import lightning.pytorch  # noqa: F401 - imported first: it sets its loggers to INFO
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentParser
 
-from boresnet.config import Config, ConfigError, from_dict, to_dict
+from boresnet.commands import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandError,
+    cmd_bo,
+    cmd_evaluate,
+    cmd_plot,
+    cmd_train,
+)
+from boresnet.config import Config, ConfigError, unknown_field
+from boresnet.data import DatasetError
+from boresnet.journal import JournalError, RunFolderBusy
+from boresnet.report import CheckpointError
+from boresnet.resume import ResumeError
+from boresnet.run_folder import RunFolderError
+from boresnet.study import StudyError
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+# Errors that are the user's or the machine's, not bugs: one line, exit status 2.
+USER_ERRORS = (
+    ArgumentError,
+    ConfigError,
+    CommandError,
+    DatasetError,
+    JournalError,
+    RunFolderBusy,
+    RunFolderError,
+    ResumeError,
+    StudyError,
+    CheckpointError,
+    OSError,
+)
+# Flags a subcommand adds beside the config fields (and jsonargparse's own).
+EXTRA_FLAGS = {
+    "train": {"config", "data-dir", "lr", "help", "print_config"},
+    "bo": {"config", "data-dir", "budget", "resume", "run-dir", "help", "print_config"},
+}
 
 
 def _config_parser(description: str) -> ArgumentParser:
@@ -43,20 +71,20 @@ def _config_parser(description: str) -> ArgumentParser:
     return parser
 
 
-def build_parser() -> ArgumentParser:
-    """Return the ``boresnet`` parser with its four subcommands."""
+def build_parsers() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
+    """Return the ``boresnet`` parser and its four subcommand parsers by name."""
     parser = ArgumentParser(
         prog="boresnet",
         exit_on_error=False,
         description="Bayesian optimisation of a ResNet-9's SGD learning rate on KMNIST.",
     )
     commands = parser.add_subcommands(dest="command")
+    subs: dict[str, ArgumentParser] = {}
 
-    train = _config_parser("Train one trial and print its result as JSON.")
-    train.add_argument("--lr", type=float | None, default=None, help="learning rate")
-    commands.add_subcommand("train", train, help="train once at a given learning rate")
+    subs["train"] = _config_parser("Train one trial and print its result as JSON.")
+    subs["train"].add_argument("--lr", type=float | None, default=None, help="learning rate")
 
-    bo = _config_parser("Run (or resume) a Bayesian optimisation study.")
+    subs["bo"] = bo = _config_parser("Run (or resume) a Bayesian optimisation study.")
     bo.add_argument(
         "--budget",
         type=int | None,
@@ -68,103 +96,96 @@ def build_parser() -> ArgumentParser:
         "--run-dir",
         type=str | None,
         default=None,
-        help="exact run folder (default: OUT/bo-TIMESTAMP)",
+        help="exact run folder: new or empty (default: OUT/bo-TIMESTAMP)",
     )
-    commands.add_subcommand("bo", bo, help="run the study")
 
-    evaluate = ArgumentParser(
+    subs["evaluate"] = ArgumentParser(
         description="Evaluate a study's best.ckpt on a test split.", exit_on_error=False
     )
-    evaluate.add_argument("run_dir", type=str)
-    evaluate.add_argument("--data-dir", type=str | None, default=None)
-    evaluate.add_argument("--accelerator", type=str, default="auto")
-    commands.add_subcommand("evaluate", evaluate, help="test the best checkpoint")
+    subs["evaluate"].add_argument("run_dir", type=str)
+    subs["evaluate"].add_argument("--data-dir", type=str | None, default=None)
+    subs["evaluate"].add_argument("--accelerator", type=str, default="auto")
 
-    plot = ArgumentParser(
+    subs["plot"] = ArgumentParser(
         description="Redraw a study's figures from its journal.", exit_on_error=False
     )
-    plot.add_argument("run_dir", type=str)
-    commands.add_subcommand("plot", plot, help="redraw figures without training")
-    return parser
+    subs["plot"].add_argument("run_dir", type=str)
+
+    helps = {
+        "train": "train once at a given learning rate",
+        "bo": "run the study",
+        "evaluate": "test the best checkpoint",
+        "plot": "redraw figures without training",
+    }
+    for name, sub in subs.items():
+        commands.add_subcommand(name, sub, help=helps[name])
+    return parser, subs
 
 
-def config_from(parser: ArgumentParser, ns: Namespace) -> Config:
-    """Instantiate the validated :class:`Config` from a subcommand's namespace.
+def check_fields(command: str, argv: list[str]) -> None:
+    """Refuse unknown config fields in flags and ``--config`` files, naming the allowed ones.
 
-    The shortcut flags ``--data-dir`` and ``--budget`` are applied, then validated again.
+    Raises:
+        ConfigError: A flag or a YAML key is not a field of :class:`Config`.
     """
-    shortcuts = {"data_dir": ns.get("data_dir"), "budget": ns.get("budget")}
-    ns = ns.clone()
-    for key in ("config", "data_dir", "lr", "budget", "resume", "run_dir", "__path__"):
-        if key in ns:
-            del ns[key]
-    config = parser.instantiate(ns)
-    config = Config(
-        **{k: config[k] for k in ("data", "model", "optim", "trainer", "search", "seed", "out")}
-    )
-    if shortcuts["data_dir"]:
-        config.data.data_dir = shortcuts["data_dir"]
-    if shortcuts["budget"] is not None:
-        config.search.budget = shortcuts["budget"]
-    return from_dict(to_dict(config))
+    if command not in EXTRA_FLAGS:
+        return
+    for i, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        name = token[2:].split("=", 1)[0]
+        if name == "config":
+            path = token.split("=", 1)[1] if "=" in token else (argv[i + 1 : i + 2] or [""])[0]
+            _check_yaml(path)
+        elif name not in EXTRA_FLAGS[command]:
+            problem = unknown_field(name)
+            if problem:
+                raise ConfigError(problem)
 
 
-def _allowed_fields(section: str) -> list[str] | None:
-    """Field names of a config section (``""`` for the top level), if it is one."""
-    default = Config()
-    if not section:
-        return [f.name for f in dataclasses.fields(default)]
-    value = getattr(default, section, None)
-    return [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else None
+def _check_yaml(path: str) -> None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as err:
+        raise ConfigError(f"--config {path}: {err.strerror or err}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--config {path}: not valid YAML ({err})") from err
+    if data is None:
+        raise ConfigError(f"--config {path}: the file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of config sections")
+    for key in _flatten_keys(data):
+        problem = unknown_field(key)
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
 
 
-def _one_line(err: BaseException) -> str:
+def _flatten_keys(data: dict) -> list[str]:
+    """Top-level keys, and ``section.field`` for the keys of each section mapping."""
+    out = []
+    for key, value in data.items():
+        out.append(str(key))
+        if isinstance(value, dict):
+            out.extend(f"{key}.{field}" for field in value)
+    return out
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line."""
     text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
-    unknown = (
-        re.search(r"unrecognized arguments: --([\w.]+)", text)
-        or re.search(r"Subcommand '\w+' does not accept option '([\w.]+)'", text)
-        or re.search(r"Group '([\w.]+)' does not accept option '(\w+)'", text)
-    )
-    if unknown:
-        key = ".".join(g for g in unknown.groups() if g)
-        section = key.rpartition(".")[0]
-        allowed = _allowed_fields(section)
-        if allowed:
-            where = f"{section}." if section else ""
-            text = f"unknown field {key!r}; allowed in {section or 'the top level'}: " + ", ".join(
-                where + a for a in allowed
-            )
     return text or type(err).__name__
 
 
 def quiet_libraries() -> None:
     """Silence library chatter (tips, worker advice) so progress lines stay readable."""
-    # Lightning's and PyTorch's advice (workers, tips) drowns our own progress lines.
-    # Lightning sets its loggers to INFO when imported, so import it first.
-    warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
-    import lightning.pytorch  # noqa: F401
-
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*treespec.*")
     warnings.filterwarnings("ignore", message=".*on_after_batch_transfer.*")
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
-
-
-def cmd_train(ns: Namespace, config: Config) -> int:
-    """Run one trial and print its result; the last stdout line is JSON."""
-    from boresnet.trial import run_trial
-
-    lr = ns.lr if ns.lr is not None else config.optim.lr
-    if not lr > 0:
-        raise CliError(f"--lr: must be > 0, got {lr}")
-    result = run_trial(config, {"lr": lr}, seed=config.seed, log_dir=config.out, name="train")
-    record: dict[str, Any] = {"lr": lr, **result.to_dict()}
-    if result.status != "ok":
-        print(f"trial {result.status}: {result.error}", file=sys.stderr)
-    print(json.dumps(record))
-    return 1 if result.status == "failed" else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,48 +198,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     quiet_libraries()
-    parser = build_parser()
+    parser, subs = build_parsers()
     argv = list(sys.argv[1:] if argv is None else argv)
-    from boresnet.data import DatasetError
-    from boresnet.journal import JournalError, RunFolderBusy
-    from boresnet.report import CheckpointError
-    from boresnet.resume import ResumeError
-    from boresnet.study import StudyError
-
     try:
+        if argv and argv[0] in subs:
+            check_fields(argv[0], argv[1:])
         ns = parser.parse_args(argv)
         command = ns.command
-        sub = parser._subcommands_action._name_parser_map[command]
         sub_ns = ns[command]
         if command == "train":
-            config = config_from(sub, sub_ns)
-            return cmd_train(sub_ns, config)
+            return cmd_train(sub_ns)
         if command == "bo":
-            from boresnet.study import cmd_bo
-
-            return cmd_bo(sub, sub_ns, argv[1:])
+            return cmd_bo(subs["bo"], sub_ns, argv[1:])
         if command == "evaluate":
-            from boresnet.report import cmd_evaluate
-
             return cmd_evaluate(sub_ns.run_dir, sub_ns.data_dir, sub_ns.accelerator)
-        if command == "plot":
-            from boresnet.report import cmd_plot
-
-            return cmd_plot(sub_ns.run_dir)
-        raise CliError(f"unknown command {command!r}")
-    except (
-        ArgumentError,
-        ConfigError,
-        CliError,
-        DatasetError,
-        ValueError,
-        JournalError,
-        RunFolderBusy,
-        ResumeError,
-        StudyError,
-        CheckpointError,
-    ) as err:
-        print(f"boresnet: error: {_one_line(err)}", file=sys.stderr)
+        return cmd_plot(sub_ns.run_dir)
+    except USER_ERRORS as err:
+        print(f"boresnet: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("boresnet: interrupted", file=sys.stderr)

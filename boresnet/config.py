@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+MAX_WIDTH = 1024
+# A study of more evaluations is a typo (the GP's cost grows with the cube of it).
+MAX_BUDGET = 10_000
+SEED_LIMIT = 2**32  # Lightning's seed_everything takes seeds below this
 TUNABLE = ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_fraction")
 
 
@@ -71,7 +75,13 @@ class ModelConfig:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.width >= 1, "model.width", f"must be >= 1, got {self.width}")
+        # 1024 is 16x the classic ResNet-9 (about 1.7 G parameters): beyond it a model
+        # cannot be built in memory, and the allocation error would be a traceback.
+        _require(
+            1 <= self.width <= MAX_WIDTH,
+            "model.width",
+            f"must be in [1, {MAX_WIDTH}], got {self.width}",
+        )
         _require(
             len(self.blocks) >= 1 and all(b >= 0 for b in self.blocks),
             "model.blocks",
@@ -141,6 +151,12 @@ class TrainerConfig:
         _require(self.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {self.max_epochs}")
         _require(self.num_nodes >= 1, "trainer.num_nodes", f"must be >= 1, got {self.num_nodes}")
         _require(
+            self.devices == "auto"
+            or (isinstance(self.devices, int) and (self.devices >= 1 or self.devices == -1)),
+            "trainer.devices",
+            f"must be 'auto', -1 (all) or a count >= 1, got {self.devices!r}",
+        )
+        _require(
             self.divergence_check_every >= 1,
             "trainer.divergence_check_every",
             f"must be >= 1, got {self.divergence_check_every}",
@@ -198,8 +214,9 @@ class SearchConfig:
     kernel: Literal["matern", "rbf"] = "matern"
     # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
     min_distance: float = 0.01
-    # Explore instead of refining by less than the noise (boresnet/optimizer.py).
-    explore: bool = True
+    # Explore instead of refining by less than the noise once the best has stalled for
+    # this many evaluations (boresnet/optimizer.py); null: never.
+    explore_after: int | None = 2
     # 10 restarts from 512 raw samples: a BO step takes 0.1 s in 1-D, 0.18 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
     num_restarts: int = 10
@@ -210,7 +227,22 @@ class SearchConfig:
         _require(len(self.params) >= 1, "search.params", "needs at least one parameter")
         names = [p.name for p in self.params]
         _require(len(set(names)) == len(names), "search.params", f"duplicate names in {names}")
-        _require(self.budget >= 1, "search.budget", f"must be >= 1, got {self.budget}")
+        for p in self.params:
+            # Each bound must be a value the optim field itself accepts: a range that
+            # strays outside (momentum up to 1.5) would fail trials and block resume.
+            for end in ("low", "high"):
+                try:
+                    OptimConfig(**{p.name: getattr(p, end)})
+                except ConfigError as err:
+                    raise ConfigError(
+                        f"search.params[{p.name}].{end}: {getattr(p, end)} is outside the "
+                        f"field's own range ({str(err).split(': ', 1)[-1]})"
+                    ) from err
+        _require(
+            1 <= self.budget <= MAX_BUDGET,
+            "search.budget",
+            f"must be in [1, {MAX_BUDGET}], got {self.budget}",
+        )
         _require(self.n_init >= 1, "search.n_init", f"must be >= 1, got {self.n_init}")
         _require(
             self.n_init <= self.budget,
@@ -223,6 +255,11 @@ class SearchConfig:
             f"unknown acquisition {self.acquisition!r}; allowed: {', '.join(ACQUISITIONS)}",
         )
         _require(self.num_restarts >= 1, "search.num_restarts", "must be >= 1")
+        _require(
+            self.explore_after is None or self.explore_after >= 0,
+            "search.explore_after",
+            f"must be >= 0 or null, got {self.explore_after}",
+        )
         _require(
             0 <= self.min_distance < 1,
             "search.min_distance",
@@ -250,6 +287,11 @@ class Config:
     seed: int = 0
     out: str = "lightning_logs"
 
+    def __post_init__(self) -> None:
+        # Trial i trains with seed + i: every one of them must be a valid seed.
+        limit = SEED_LIMIT - self.search.budget
+        _require(0 <= self.seed < limit, "seed", f"must be in [0, {limit}), got {self.seed}")
+
 
 def to_dict(config: Config) -> dict[str, Any]:
     """Return the config as plain data (for YAML and the journal)."""
@@ -269,6 +311,43 @@ def from_dict(data: dict[str, Any]) -> Config:
         seed=data.get("seed", 0),
         out=data.get("out", "lightning_logs"),
     )
+
+
+def unknown_field(key: str) -> str | None:
+    """Why ``key`` (``section.field``) is not a config field, or ``None`` if it is one.
+
+    The dataclasses are the only list of fields: the message names the allowed ones.
+    """
+    node: Any = Config()
+    path: list[str] = []
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(node):
+            return None  # inside a list or value (e.g. search.params): the parser checks it
+        names = [f.name for f in dataclasses.fields(node)]
+        if part not in names:
+            section = ".".join(path)
+            where = f"{section}." if section else ""
+            allowed = ", ".join(where + n for n in names)
+            return f"unknown field {key!r}; allowed in {section or 'the top level'}: {allowed}"
+        node = getattr(node, part)
+        path.append(part)
+    return None
+
+
+def config_from(values: dict[str, Any]) -> Config:
+    """Build the validated :class:`Config` from parsed command-line values.
+
+    ``values`` is a subcommand's parsed namespace as a dict (jsonargparse's
+    ``Namespace.as_dict()``): the config sections are taken by the dataclass's own
+    field names, and the shortcut flags ``data_dir`` and ``budget`` are applied on top.
+    """
+    sections = {f.name: values[f.name] for f in dataclasses.fields(Config) if f.name in values}
+    config = from_dict(sections)
+    if values.get("data_dir"):
+        config.data.data_dir = values["data_dir"]
+    if values.get("budget") is not None:
+        config.search.budget = values["budget"]
+    return from_dict(to_dict(config))  # validate the shortcuts too
 
 
 def with_params(config: Config, params: dict[str, float]) -> Config:

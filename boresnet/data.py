@@ -14,15 +14,14 @@ import gzip
 import hashlib
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from torchvision.datasets import KMNIST
 
-from boresnet.device_loader import DeviceLoader, epoch_permutation
+from boresnet.device_loader import DeviceLoader
 
 # Mean and std of the 60,000 official KMNIST training images, pixels scaled to [0, 1].
 KMNIST_MEAN = 0.1918
@@ -89,11 +88,14 @@ def parse_idx(data: bytes, name: str | os.PathLike) -> torch.Tensor:
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(dims)
 
 
-def check_idx(path: Path) -> None:
-    """Validate an uncompressed IDX file from its header and size, without decoding it."""
-    with open(path, "rb") as f:
-        head = f.read(1028)  # 4 bytes + at most 255 dimensions of 4 bytes
-    idx_layout(head, path.stat().st_size, path)
+def check_idx(path: Path) -> list[int]:
+    """Validate an uncompressed IDX file from its header and size; return its dimensions."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1028)  # 4 bytes + at most 255 dimensions of 4 bytes
+    except OSError as err:
+        raise DatasetError(f"{path} cannot be read: {err.strerror or err}") from err
+    return idx_layout(head, path.stat().st_size, path)[1]
 
 
 def read_idx(path: Path) -> torch.Tensor:
@@ -103,6 +105,55 @@ def read_idx(path: Path) -> torch.Tensor:
     except (OSError, EOFError) as err:
         raise DatasetError(f"{path} is corrupt: {err}") from err
     return parse_idx(data, path)
+
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28)
+
+
+def validate_split(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    files: tuple[str | os.PathLike, ...],
+    counts: tuple[int, int] | None = None,
+) -> None:
+    """Check a decoded split once, at load: the shape, the counts, the labels.
+
+    Every violation is a :class:`DatasetError` naming the file, raised before any trial
+    (so it is never journalled as a failed learning rate).
+
+    Args:
+        images: Decoded images.
+        labels: Decoded labels.
+        files: ``(images file, labels file)``, for the messages.
+        counts: ``(images, labels)`` from the headers, when ``images`` and ``labels``
+            are empty stand-ins of the right shape (a header-only check: labels unread).
+
+    Raises:
+        DatasetError: Not ``(N, 28, 28)`` images, not ``(N,)`` labels in 0-9, or empty.
+    """
+    image_file, label_file = files
+    if images.dim() != 3 or tuple(images.shape[1:]) != IMAGE_SHAPE:
+        raise DatasetError(
+            f"{image_file}: expected 28x28 images (N, 28, 28), the header says "
+            f"{tuple(images.shape)}"
+        )
+    if labels.dim() != 1:
+        raise DatasetError(
+            f"{label_file}: expected one label per image, shape {tuple(labels.shape)}"
+        )
+    n_images, n_labels = counts if counts is not None else (len(images), len(labels))
+    if n_images != n_labels:
+        raise DatasetError(
+            f"{image_file} has {n_images} images but {label_file} has {n_labels} labels"
+        )
+    if n_images == 0:
+        raise DatasetError(f"{image_file}: the split holds no images")
+    if counts is not None:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= NUM_CLASSES:
+        raise DatasetError(f"{label_file}: labels must be 0-{NUM_CLASSES - 1}, found {low}..{high}")
 
 
 def split_files(data_dir: str | os.PathLike, split: str) -> list[Path] | None:
@@ -143,24 +194,29 @@ def load_kmnist(data_dir: str | os.PathLike, train: bool, download: bool = True)
     # extract .gz files next to themselves, impossible in a read-only folder).
     standard = all((raw_folder(data_dir) / n).exists() for pair in IDX_FILES.values() for n in pair)
     if files and standard:
-        for f in files:
-            check_idx(f)  # torchvision's own errors on a truncated file are cryptic
+        # From the headers, before torchvision decodes: its own errors are cryptic.
+        image_dims, label_dims = (check_idx(f) for f in files)
+        validate_split(
+            torch.empty([0 if i == 0 else d for i, d in enumerate(image_dims)] or [0]),
+            torch.empty([0 if i == 0 else d for i, d in enumerate(label_dims)] or [0]),
+            tuple(files),
+            counts=(image_dims[0], label_dims[0]),
+        )
     elif files:
         images, labels = (read_idx(f) for f in files)
-        if len(images) != len(labels):
-            raise DatasetError(
-                f"{files[0]} has {len(images)} images but {files[1]} has {len(labels)} labels"
-            )
+        validate_split(images, labels, tuple(files))
         return images, labels.long()
     try:
         dataset = KMNIST(str(data_dir), train=train, download=download)
-    except (RuntimeError, OSError) as err:
+    except (RuntimeError, OSError, ValueError, TypeError) as err:
         cause = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         if files:
             raise DatasetError(
                 f"could not read KMNIST from {raw_folder(data_dir)}: {cause}"
             ) from err
         raise DatasetError(missing_files_message(data_dir, cause)) from err
+    names = tuple(raw_folder(data_dir) / n for n in IDX_FILES[split])
+    validate_split(dataset.data, dataset.targets, names)
     return dataset.data, dataset.targets.long()
 
 
@@ -210,26 +266,6 @@ def load_normalised(data_dir: str | os.PathLike, train: bool, download: bool = F
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """Turn uint8 images ``(N, 28, 28)`` into normalised float ``(N, 1, 28, 28)``."""
     return ((images.float() / 255.0 - KMNIST_MEAN) / KMNIST_STD).unsqueeze(1)
-
-
-class EpochPermutationSampler(Sampler[int]):
-    """Shuffle with a fresh seeded permutation per pass: ``seed`` + pass number.
-
-    The device loader draws the same permutations, so both paths see the same batches.
-    """
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n = n
-        self.seed = seed
-        self.epoch = 0
-
-    def __iter__(self) -> Iterator[int]:
-        perm = epoch_permutation(self.n, self.seed, self.epoch)
-        self.epoch += 1
-        return iter(perm.tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 class KMNISTDataModule(L.LightningDataModule):
@@ -352,10 +388,16 @@ class KMNISTDataModule(L.LightningDataModule):
                 rank=rank,
                 world_size=world,
             )
+        _, rank, world = self._device_and_shard()
+        # torch's own sampler, built for this rank (Lightning keeps it as it is and calls
+        # its set_epoch): the device loader above draws the very same shards.
+        sampler = DistributedSampler(
+            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=self.shuffle_seed
+        )
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            sampler=EpochPermutationSampler(len(x), self.shuffle_seed),
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -2,8 +2,11 @@
 
 KMNIST is 47 MB as float32: on a GPU, copying it once and slicing batches on the device
 removes the host-to-device copy and the DataLoader's Python overhead from every step.
-Shuffling uses the same seeded permutations as :class:`EpochPermutationSampler`, so the
-batches equal the DataLoader path's for the same seed.
+Shuffling and sharding follow :class:`torch.utils.data.DistributedSampler` exactly (the
+DataLoader path's sampler): a permutation seeded by ``seed + epoch``, padded by wrapping
+around until every rank gets the same number of samples, every ``world_size``-th index
+per rank. Equal counts matter: a rank with one batch more would issue a collective its
+peers never join, and data-parallel training would hang.
 """
 
 from __future__ import annotations
@@ -13,16 +16,26 @@ from collections.abc import Iterator
 import torch
 
 
-def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """Return the training order for one pass: a permutation seeded by ``seed + epoch``."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+def shard(order: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """This rank's share of ``order``, padded like ``DistributedSampler`` (drop_last off).
+
+    Every rank gets ``ceil(n / world_size)`` indices: the order is extended by wrapping
+    around to a multiple of ``world_size`` first.
+    """
+    n = len(order)
+    per_rank = -(-n // world_size)
+    total = per_rank * world_size
+    if total > n:
+        reps = -(-total // n)
+        order = order.repeat(reps)[:total]
+    return order[rank:total:world_size]
 
 
 class DeviceLoader:
     """Iterate over ``(x, y)`` batches sliced from tensors held on ``device``.
 
-    Each ``iter()`` is one pass (epoch); under data parallelism each rank takes every
-    ``world_size``-th index of the permutation, like a ``DistributedSampler``.
+    Each ``iter()`` is one pass (epoch); under data parallelism each rank takes its
+    padded share of the permutation, like a ``DistributedSampler``.
 
     Args:
         x: Inputs, first dimension the sample.
@@ -61,10 +74,11 @@ class DeviceLoader:
     def _indices(self) -> torch.Tensor:
         n = len(self.x)
         if self.shuffle:
-            order = epoch_permutation(n, self.seed, self.epoch)
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(n, generator=generator)
         else:
             order = torch.arange(n)
-        return order[self.rank :: self.world_size].to(self.device)
+        return shard(order, self.rank, self.world_size).to(self.device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self._indices()
@@ -74,5 +88,5 @@ class DeviceLoader:
             yield self.x[idx], self.y[idx]
 
     def __len__(self) -> int:
-        n = len(range(self.rank, len(self.x), self.world_size))
-        return (n + self.batch_size - 1) // self.batch_size
+        per_rank = -(-len(self.x) // self.world_size)
+        return (per_rank + self.batch_size - 1) // self.batch_size

@@ -22,7 +22,10 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from boresnet.config import Config  # noqa: E402
+from boresnet.journal import TrialRecord  # noqa: E402
 from boresnet.optimizer import DTYPE, BayesianOptimizer  # noqa: E402
+from boresnet.run_folder import RunFolder  # noqa: E402
 
 GRID = 300
 COLORS = {
@@ -211,6 +214,34 @@ def draw_iteration(
     if not compact:
         fig.tight_layout()
     return fig
+
+
+def save_iteration_figure(
+    config: Config, folder: RunFolder, records: list[TrialRecord], writer=None
+) -> None:
+    """Draw and save the figure of the iteration after ``len(records)`` evaluations.
+
+    The one function that makes iteration figures: the study after each trial, resume
+    for figures a kill skipped, and ``boresnet plot``. The state is rebuilt from the
+    journal records alone, so all three draw the same figure.
+
+    Args:
+        config: The study's configuration (its budget titles the figure).
+        folder: The run folder.
+        records: The first ``k`` journal records.
+        writer: TensorBoard ``SummaryWriter`` to log the figure to (optional).
+    """
+    k = len(records)
+    opt = BayesianOptimizer.from_config(config, records)
+    next_params = opt.ask()
+    fig = draw_iteration(
+        opt, next_params, title=iteration_title(k, config.search.budget, next_params)
+    )
+    folder.save(folder.iteration_figure(k), lambda path: fig.savefig(path, dpi=110))
+    if writer is not None:
+        writer.add_figure("bo/iteration", fig, global_step=k, close=False)
+        writer.flush()
+    close(fig)
 
 
 def iteration_title(iteration: int, budget: int, next_params: dict[str, float] | None) -> str:

@@ -1,23 +1,26 @@
-"""The study's journal (``trials.jsonl``) and the lock on its run folder.
+"""The study's journal (``trials.jsonl``): typed trial records, and the run folder's lock.
 
 Each finished trial is one JSON line, written with a single ``write``, flushed and
 fsynced before the study moves on, so a kill at any moment loses at most the trial in
-progress. A torn last line (a kill during the write) is dropped with a warning on
-resume; a bad line anywhere else means the file was damaged, and resume refuses it.
+progress. A torn last line (a kill during the write) is dropped with one warning on
+resume; a bad line anywhere else means the file was damaged, and resume refuses it,
+naming the file, the line and the field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-JOURNAL = "trials.jsonl"
-REQUIRED = ("index", "params", "status", "objective")
+STATUSES = ("ok", "diverged", "failed")
 
 
 class JournalError(RuntimeError):
@@ -28,7 +31,102 @@ class RunFolderBusy(RuntimeError):
     """Another process holds the run folder's lock."""
 
 
-def read_journal(path: str | os.PathLike, repair: bool = False) -> list[dict[str, Any]]:
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class TrialRecord:
+    """One line of the journal: a finished trial.
+
+    Attributes:
+        index: Position in the study (0-based).
+        params: Searched values, e.g. ``{"lr": 0.3}``.
+        status: ``ok``, ``diverged`` or ``failed``.
+        objective: The minimised value (``None`` unless ``ok``).
+        val_loss: Validation loss after the last epoch.
+        val_acc: Validation accuracy after the last epoch.
+        error: One-line explanation for ``diverged`` and ``failed``.
+        epochs: Epochs completed.
+        wall_s: Seconds the trial took.
+        seed: Seed of the trial's initialisation and data order.
+        proposal: How the point was chosen (``sobol``, ``logei``, ``explore``...).
+        finished_at: ISO time stamp.
+        space: The search space the study searched (refuses foreign journals).
+        config_sha: Fingerprint of the config that changes results.
+    """
+
+    index: int
+    params: dict[str, float]
+    status: str
+    objective: float | None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    error: str | None = None
+    epochs: int = 0
+    wall_s: float = 0.0
+    seed: int | None = None
+    proposal: str | None = None
+    finished_at: str | None = None
+    space: list[dict[str, Any]] | None = None
+    config_sha: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the trial finished with a finite objective."""
+        return self.status == "ok" and self.objective is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrialRecord:
+        """Validate and build a record from decoded JSON.
+
+        Raises:
+            ValueError: Not an object, a missing or unknown field, or a wrong type;
+                the message names the field.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}")
+        for key in ("index", "params", "status", "objective"):
+            if key not in data:
+                raise ValueError(f"field {key!r} is missing")
+        record = cls(**data)
+        checks = {
+            "index": isinstance(record.index, int)
+            and not isinstance(record.index, bool)
+            and record.index >= 0,
+            "params": isinstance(record.params, dict)
+            and all(isinstance(k, str) and _number(v) for k, v in record.params.items()),
+            "status": record.status in STATUSES,
+            "objective": record.objective is None or _number(record.objective),
+            "val_loss": record.val_loss is None or _number(record.val_loss),
+            "val_acc": record.val_acc is None or _number(record.val_acc),
+            "error": record.error is None or isinstance(record.error, str),
+            "epochs": isinstance(record.epochs, int) and not isinstance(record.epochs, bool),
+            "wall_s": _number(record.wall_s),
+            "seed": record.seed is None
+            or (isinstance(record.seed, int) and not isinstance(record.seed, bool)),
+            "proposal": record.proposal is None or isinstance(record.proposal, str),
+            "finished_at": record.finished_at is None or isinstance(record.finished_at, str),
+            "space": record.space is None or isinstance(record.space, list),
+            "config_sha": record.config_sha is None or isinstance(record.config_sha, str),
+        }
+        bad = [k for k, good in checks.items() if not good]
+        if bad:
+            raise ValueError(f"field {bad[0]!r} has a wrong type or value: {data[bad[0]]!r}")
+        if record.status == "ok" and record.objective is None:
+            raise ValueError("field 'objective' is null although status is 'ok'")
+        return record
+
+
+def read_journal(path: str | os.PathLike, repair: bool = False) -> list[TrialRecord]:
     """Read every complete record of a journal.
 
     Args:
@@ -46,31 +144,32 @@ def read_journal(path: str | os.PathLike, repair: bool = False) -> list[dict[str
         return []
     data = path.read_bytes()
     lines = data.split(b"\n")
-    records: list[dict[str, Any]] = []
+    records: list[TrialRecord] = []
     good_bytes = 0
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             good_bytes += len(raw) + 1
             continue
-        is_last = number == len(lines) or all(not rest.strip() for rest in lines[number:])
+        is_last = all(not rest.strip() for rest in lines[number:])
         torn = number == len(lines)  # no newline after it: the write never finished
         try:
-            record = json.loads(raw)
-            if not isinstance(record, dict) or any(k not in record for k in REQUIRED):
-                raise ValueError("not a trial record")
-        except ValueError as err:
+            record = TrialRecord.from_dict(json.loads(raw))
+        except (ValueError, TypeError) as err:
             if is_last:
-                warnings.warn(
-                    f"{path}: ignoring a torn last line {number} "
-                    "(interrupted write); that trial will run again",
-                    stacklevel=2,
-                )
+                if repair:  # warn once: the reader that repairs is the one that resumes
+                    warnings.warn(
+                        f"{path}: ignoring a torn last line {number} "
+                        "(interrupted write); that trial will run again",
+                        stacklevel=2,
+                    )
                 break
             raise JournalError(f"{path}, line {number}: not a valid trial record ({err})") from err
         if torn:
-            warnings.warn(
-                f"{path}: last line {number} has no newline; re-running that trial", stacklevel=2
-            )
+            if repair:
+                warnings.warn(
+                    f"{path}: last line {number} has no newline; re-running that trial",
+                    stacklevel=2,
+                )
             break
         records.append(record)
         good_bytes += len(raw) + 1
@@ -78,16 +177,16 @@ def read_journal(path: str | os.PathLike, repair: bool = False) -> list[dict[str
         with open(path, "r+b") as f:
             f.truncate(good_bytes)
     for expected, record in enumerate(records):
-        if record["index"] != expected:
+        if record.index != expected:
             raise JournalError(
-                f"{path}: record {expected + 1} has index {record['index']}, expected {expected}"
+                f"{path}: record {expected + 1} has index {record.index}, expected {expected}"
             )
     return records
 
 
-def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
+def append_record(path: str | os.PathLike, record: TrialRecord) -> None:
     """Append one record as a line, durably (flush + fsync) before returning."""
-    line = json.dumps(record, allow_nan=False) + "\n"
+    line = json.dumps(record.to_dict(), allow_nan=False) + "\n"
     with open(path, "a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
@@ -98,19 +197,19 @@ class RunLock:
     """An exclusive lock on a run folder, released by the OS if the owner dies.
 
     Args:
-        run_dir: The folder to lock.
+        lock_file: The folder's lock file.
     """
 
-    def __init__(self, run_dir: str | os.PathLike) -> None:
-        self.run_dir = Path(run_dir)
-        self._lock = FileLock(str(self.run_dir / ".lock"), timeout=0)
+    def __init__(self, lock_file: str | os.PathLike) -> None:
+        self.lock_file = Path(lock_file)
+        self._lock = FileLock(str(self.lock_file), timeout=0)
 
     def __enter__(self) -> RunLock:
         try:
             self._lock.acquire()
         except Timeout as err:
             raise RunFolderBusy(
-                f"run folder {self.run_dir} is in use by another boresnet process; "
+                f"run folder {self.lock_file.parent} is in use by another boresnet process; "
                 "wait for it to finish or stop it first"
             ) from err
         return self

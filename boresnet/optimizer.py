@@ -29,7 +29,6 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from botorch.acquisition.analytic import (
@@ -48,6 +47,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch.quasirandom import SobolEngine
 
 from boresnet.config import Config
+from boresnet.journal import TrialRecord
 from boresnet.space import SearchSpace
 
 DTYPE = torch.double
@@ -109,8 +109,10 @@ class BayesianOptimizer:
             length-scale prior.
         min_distance: No proposal lies within this many decades (log scale) of an
             evaluated point; on a linear scale, this fraction of the range.
-        explore: Spend a step exploring when the acquisition's choice only refines a
-            point by less than the noise (see ``LOCAL_RADIUS``).
+        explore_after: Spend a step exploring when the acquisition's choice only refines
+            a point by less than the noise (see ``LOCAL_RADIUS``) and the best result
+            has not improved by more than the noise for this many evaluations;
+            ``None`` never forces exploration.
     """
 
     def __init__(
@@ -125,7 +127,7 @@ class BayesianOptimizer:
         failures: str = "feasibility",
         kernel: str = "matern",
         min_distance: float = 0.01,
-        explore: bool = True,
+        explore_after: int | None = 2,
     ) -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
@@ -145,21 +147,19 @@ class BayesianOptimizer:
         self.failures = failures
         self.kernel = kernel
         self.min_distance = min_distance
-        self.explore = explore
+        self.explore_after = explore_after
         self.observations: list[Observation] = []
         self._models: tuple[SingleTaskGP | None, SingleTaskGP | None] = (None, None)
         self._models_n = -1
         self.last_proposal_kind = "sobol"
 
     @classmethod
-    def from_config(
-        cls, config: Config, records: Sequence[dict[str, Any]] = ()
-    ) -> BayesianOptimizer:
+    def from_config(cls, config: Config, records: Sequence[TrialRecord] = ()) -> BayesianOptimizer:
         """Build the optimiser a config describes, told every journal record in order.
 
         Args:
             config: The study's configuration (``search`` and ``seed`` are used).
-            records: Journal records (``params``, ``objective``, ``status``) to replay.
+            records: Journal records to replay, in order.
         """
         s = config.search
         opt = cls(
@@ -173,10 +173,10 @@ class BayesianOptimizer:
             failures=s.failures,
             kernel=s.kernel,
             min_distance=s.min_distance,
-            explore=s.explore,
+            explore_after=s.explore_after,
         )
         for r in records:
-            opt.tell(r["params"], r["objective"], r["status"])
+            opt.tell(r.params, r.objective, r.status)
         return opt
 
     # ---------------------------------------------------------------- data
@@ -479,6 +479,21 @@ class BayesianOptimizer:
         gain = self.best_f() - float(self.predict(coords.unsqueeze(0))[0])
         return gain < (self.noise_sd() or 0.0)
 
+    def _stagnant(self) -> bool:
+        """Whether the best result has not improved by more than the noise lately."""
+        if self.explore_after is None:
+            return False
+        noise = self.noise_sd() or 0.0
+        best, since = math.inf, 0
+        for o in self.observations:
+            value = self._forward(o.value) if o.ok else math.inf
+            if value < best - noise:
+                since = 0
+            else:
+                since += 1
+            best = min(best, value)
+        return since >= self.explore_after
+
     def _explore(self) -> torch.Tensor:
         """The feasible point the GP knows least about (highest sd x P(feasible))."""
         bounds = self.space.bounds(DTYPE)
@@ -506,7 +521,7 @@ class BayesianOptimizer:
         constrained = self.models()[1] is not None
         kind = self.acquisition
         self.last_proposal_kind = f"{kind}+feasibility" if constrained else kind
-        if self.explore and self._not_worth_it(coords):
+        if self._stagnant() and self._not_worth_it(coords):
             self.last_proposal_kind = "explore"
             coords = self._explore()
         return self.space.from_coords(coords)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
-import yaml
+from jsonargparse import ArgumentParser, Namespace
 
-from boresnet.config import Config, ConfigError, from_dict, to_dict
-from boresnet.journal import JOURNAL, JournalError, read_journal
+from boresnet.config import Config, config_from, from_dict, to_dict
+from boresnet.journal import JournalError, read_journal
+from boresnet.run_folder import RunFolder, RunFolderError
 from boresnet.space import SearchSpace
 
 # Fields a resumed study may change: none of them changes what a trial computes.
@@ -58,67 +58,68 @@ def study_fingerprint(config: Config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load_run_config(run_dir: Path) -> Config:
-    """Read a run folder's ``config.yaml``, refusing folders that are not run folders."""
-    path = run_dir / "config.yaml"
-    if not run_dir.is_dir() or not path.exists():
-        raise ResumeError(f"{run_dir} is not a boresnet run folder (no config.yaml)")
+def load_run_config(folder: RunFolder) -> Config:
+    """Read a run folder's ``config.yaml`` (``yaml.safe_load``), refusing anything else.
+
+    Raises:
+        ResumeError: Not a run folder, or its config is empty, not YAML or invalid.
+    """
     try:
-        return from_dict(yaml.safe_load(path.read_text()))
-    except (yaml.YAMLError, TypeError, ConfigError) as err:
-        raise ResumeError(f"{path} is not a valid boresnet config: {err}") from err
+        return from_dict(folder.read_config_data())
+    except RunFolderError as err:
+        raise ResumeError(str(err)) from err
+    except (TypeError, ValueError) as err:
+        raise ResumeError(f"{folder.config} is not a valid boresnet config: {err}") from err
 
 
-def check_journal(config: Config, run_dir: Path) -> None:
+def check_journal(config: Config, folder: RunFolder) -> None:
     """Refuse a journal written for another search space or config."""
     space = SearchSpace(config.search.params).describe()
     sha = study_fingerprint(config)
-    for number, rec in enumerate(read_journal(run_dir / JOURNAL), start=1):
-        if rec.get("space", space) != space:
+    for number, rec in enumerate(read_journal(folder.journal), start=1):
+        if rec.space is not None and rec.space != space:
             raise ResumeError(
-                f"{run_dir / JOURNAL}, line {number}: field search.params differs: the journal "
-                f"searched {rec.get('space')}, config.yaml searches {space}"
+                f"{folder.journal}, line {number}: field search.params differs: the journal "
+                f"searched {rec.space}, config.yaml searches {space}"
             )
-        if rec.get("config_sha", sha) != sha:
+        if rec.config_sha is not None and rec.config_sha != sha:
             raise ResumeError(
-                f"{run_dir / JOURNAL}, line {number} was written with a different config "
-                f"(fingerprint {rec.get('config_sha')} != {sha} of config.yaml)"
+                f"{folder.journal}, line {number} was written with a different config "
+                f"(fingerprint {rec.config_sha} != {sha} of config.yaml)"
             )
 
 
-def check_resume(parser, ns, argv: list[str], run_dir: Path, saved: Config) -> Config:
+def check_resume(
+    parser: ArgumentParser, ns: Namespace, argv: list[str], folder: RunFolder
+) -> Config:
     """Apply command-line overrides to a saved config, refusing result-changing ones.
 
     Args:
         parser: The ``bo`` subcommand parser.
         ns: Its namespace as parsed.
         argv: The ``bo`` arguments as typed.
-        run_dir: The folder to resume.
-        saved: Its ``config.yaml``.
+        folder: The folder to resume.
 
     Returns:
         The config to continue with.
     """
-    from boresnet.cli import config_from
-
+    saved = load_run_config(folder)
     if ns.config:
         raise ResumeError(
             "--config cannot be combined with --resume: a resumed study keeps its config.yaml"
         )
     # The saved config first, then whatever was typed on top of it.
-    config = config_from(
-        parser, parser.parse_args(["--config", str(run_dir / "config.yaml"), *argv])
-    )
+    config = config_from(parser.parse_args(["--config", str(folder.config), *argv]).as_dict())
     before, after = flatten(to_dict(saved)), flatten(to_dict(config))
     for key in before:
         if key not in RESUMABLE and before[key] != after.get(key):
             raise ResumeError(
-                f"--resume: field {key} differs from {run_dir / 'config.yaml'} "
+                f"--resume: field {key} differs from {folder.config} "
                 f"({before[key]!r} there, {after.get(key)!r} here); a resumed study keeps "
                 f"its config (only {', '.join(sorted(RESUMABLE))} may change)"
             )
     try:
-        check_journal(config, run_dir)
+        check_journal(config, folder)
     except JournalError as err:
         raise ResumeError(str(err)) from err
     return config

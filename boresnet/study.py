@@ -1,33 +1,32 @@
 """The study: propose, train, record, draw; repeat to the budget; then report.
 
-Everything a study produces lives in one run folder: ``config.yaml``, the journal
-``trials.jsonl``, ``figures/``, TensorBoard event files (``study/`` for the BO figures
-and scalars, ``trials/`` for each trial's training curves), ``checkpoints/`` and, at the
-end, ``summary.json`` and ``best.ckpt``. Under data parallelism every rank runs this loop
-(Lightning re-launches the command); only rank 0 writes, and the ranks agree on every
-proposal because they see the same (rank-reduced) results.
+Everything a study produces lives in one :class:`~boresnet.run_folder.RunFolder`. Under
+data parallelism every rank runs this loop (Lightning re-launches the command); only
+rank 0 writes, and the ranks agree on every proposal because they see the same
+(rank-reduced) results.
 """
 
 from __future__ import annotations
 
 import os
-import signal
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-import yaml
+from torch.utils.tensorboard import SummaryWriter
 
 from boresnet.config import Config, to_dict
-from boresnet.figures import close, draw_iteration, iteration_title
-from boresnet.journal import JOURNAL, RunLock, append_record, read_journal
+from boresnet.figures import save_iteration_figure
+from boresnet.journal import RunLock, TrialRecord, append_record, read_journal
 from boresnet.optimizer import BayesianOptimizer
-from boresnet.report import final_report, write_summary_figures
-from boresnet.resume import check_resume, load_run_config, study_fingerprint
+from boresnet.report import report_text, summarise, write_report, write_summary_figures
+from boresnet.resume import study_fingerprint
+from boresnet.run_folder import RunFolder
 from boresnet.space import SearchSpace
-from boresnet.trial import run_trial
+from boresnet.trial import TrialResult, check_data, run_trial
 
 RUN_DIR_ENV = "BORESNET_RUN_DIR"
 
@@ -44,47 +43,27 @@ def is_primary() -> bool:
     return True
 
 
-def ensure_writable(folder: Path) -> None:
-    """Create ``folder`` and prove it writable, before any training starts."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise StudyError(f"output folder {folder} is not writable: {err.strerror or err}") from err
-
-
-def figure_path(run_dir: Path, iteration: int) -> Path:
-    """Where the figure of iteration ``iteration`` (after that many trials) goes."""
-    return run_dir / "figures" / f"iteration_{iteration:02d}.png"
-
-
 class Study:
     """One study in one run folder.
 
     Args:
         config: The resolved configuration.
-        run_dir: The run folder.
+        folder: The run folder.
         out: Stream for progress lines.
     """
 
-    def __init__(self, config: Config, run_dir: Path, out=None) -> None:
+    def __init__(self, config: Config, folder: RunFolder, out: TextIO | None = None) -> None:
         self.config = config
-        self.run_dir = Path(run_dir)
+        self.folder = folder
         self.out = out if out is not None else sys.stdout
         self.primary = is_primary()
-        self.journal = self.run_dir / JOURNAL
-        self.ckpt_dir = self.run_dir / "checkpoints"
-        self._writer = None
+        self._writer: SummaryWriter | None = None
 
     @property
-    def writer(self):
+    def writer(self) -> SummaryWriter:
         """TensorBoard writer for the study's figures and scalars (rank 0 only)."""
         if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(self.run_dir / "study"))
+            self._writer = SummaryWriter(str(self.folder.study_logs))
         return self._writer
 
     def say(self, text: str) -> None:
@@ -92,44 +71,33 @@ class Study:
         if self.primary:
             print(text, file=self.out, flush=True)
 
-    def draw(self, opt: BayesianOptimizer, iteration: int, next_params: dict | None) -> None:
-        """Save and log the figure of one iteration."""
-        if not self.primary or iteration < 2:
-            return
-        title = iteration_title(iteration, self.config.search.budget, next_params)
-        fig = draw_iteration(opt, next_params, title=title)
-        path = figure_path(self.run_dir, iteration)
-        path.parent.mkdir(exist_ok=True)
-        fig.savefig(path, dpi=110)
-        self.writer.add_figure("bo/iteration", fig, global_step=iteration, close=False)
-        self.writer.flush()
-        close(fig)
+    def _record(
+        self, index: int, params: dict[str, float], result: TrialResult, seed: int, kind: str
+    ) -> TrialRecord:
+        return TrialRecord(
+            index=index,
+            params=params,
+            status=result.status,
+            objective=result.objective,
+            val_loss=result.val_loss,
+            val_acc=result.val_acc,
+            error=result.error,
+            epochs=result.epochs,
+            wall_s=result.wall_s,
+            seed=seed,
+            proposal=kind,
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            space=SearchSpace(self.config.search.params).describe(),
+            config_sha=study_fingerprint(self.config),
+        )
 
-    def _record(self, index: int, params: dict, result, seed: int, kind: str) -> dict:
-        return {
-            "index": index,
-            "params": params,
-            "objective": result.objective,
-            "val_loss": result.val_loss,
-            "val_acc": result.val_acc,
-            "status": result.status,
-            "error": result.error,
-            "epochs": result.epochs,
-            "wall_s": result.wall_s,
-            "seed": seed,
-            "proposal": kind,
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "space": SearchSpace(self.config.search.params).describe(),
-            "config_sha": study_fingerprint(self.config),
-        }
-
-    def _progress(self, opt: BayesianOptimizer, rec: dict) -> None:
+    def _progress(self, opt: BayesianOptimizer, rec: TrialRecord, done: int) -> None:
         budget = self.config.search.budget
-        params = " ".join(f"{k}={v:.4g}" for k, v in rec["params"].items())
-        if rec["status"] == "ok":
-            outcome = f"objective={rec['objective']:.4f} val_acc={rec['val_acc']:.4f}"
+        params = " ".join(f"{k}={v:.4g}" for k, v in rec.params.items())
+        if rec.ok:
+            outcome = f"objective={rec.objective:.4f} val_acc={rec.val_acc:.4f}"
         else:
-            outcome = f"{rec['status'].upper()}: {rec['error']}"
+            outcome = f"{rec.status.upper()}: {rec.error}"
         best = opt.best()
         best_txt = (
             f"best={best.value:.4f} ("
@@ -139,8 +107,8 @@ class Study:
             else "best=none yet"
         )
         self.say(
-            f"[{rec['index'] + 1:>2}/{budget}] {params}  {outcome}  {best_txt}  "
-            f"{rec['wall_s']:.1f}s  ({rec['proposal']})"
+            f"[{done:>2}/{max(budget, done)}] {params}  {outcome}  {best_txt}  "
+            f"{rec.wall_s:.1f}s  ({rec.proposal})"
         )
 
     def _prune_checkpoints(self, opt: BayesianOptimizer) -> None:
@@ -148,86 +116,90 @@ class Study:
         # earlier trial as the GP learns, so every success keeps its weights until then.
         # Observations are told in journal order: their index is the trial's.
         keep = opt.best_index()
-        for path in self.ckpt_dir.glob("trial_*.ckpt"):
-            if keep is None or path.name != f"trial_{keep:03d}.ckpt":
+        for path in self.folder.checkpoints.glob("trial_*.ckpt"):
+            if keep is None or path != self.folder.trial_checkpoint(keep):
                 path.unlink(missing_ok=True)
+
+    def _draw(self, records: list[TrialRecord], k: int) -> None:
+        if self.primary and k >= 2:
+            save_iteration_figure(self.config, self.folder, records[:k], self.writer)
 
     def run(self) -> dict[str, Any]:
         """Run the study to its budget (continuing a journal) and write the report."""
         started = time.perf_counter()
-        records = read_journal(self.journal, repair=self.primary)
-        opt = BayesianOptimizer.from_config(self.config, records)
+        records = read_journal(self.folder.journal, repair=self.primary)
         budget = self.config.search.budget
+        check_data(self.config)  # a broken dataset stops here, never as a failed trial
         if records:
-            self.say(f"resuming {self.run_dir}: {len(records)}/{budget} trials done")
+            self.say(f"resuming {self.folder}: {min(len(records), budget)}/{budget} trials done")
             for k in range(2, len(records) + 1):
-                if not figure_path(self.run_dir, k).exists():
-                    past = BayesianOptimizer.from_config(self.config, records[:k])
-                    self.draw(past, k, past.ask())
-        self.ckpt_dir.mkdir(exist_ok=True)
+                if not self.folder.iteration_figure(k).exists():
+                    self._draw(records, k)
+        opt = BayesianOptimizer.from_config(self.config, records)
         failures = 0
         for r in reversed(records):
-            if r["status"] != "failed":
+            if r.status != "failed":
                 break
             failures += 1
-        next_params = opt.ask()
-        kind = opt.last_proposal_kind
         while len(records) < budget:
             if failures >= self.config.search.max_consecutive_failures:
                 raise StudyError(
-                    f"{failures} trials failed in a row (last: "
-                    f"{records[-1]['error']}); stopping the study. Fix the cause "
-                    f"and resume with: boresnet bo --resume {self.run_dir}"
+                    f"{failures} trials failed in a row (last: {records[-1].error}); "
+                    "stopping the study. Fix the cause and resume with: "
+                    f"boresnet bo --resume {shlex.quote(str(self.folder))}"
                 )
+            params = opt.ask()
+            kind = opt.last_proposal_kind
             index = len(records)
             seed = self.config.seed + index
             result = run_trial(
                 self.config,
-                next_params,
+                params,
                 seed=seed,
-                log_dir=self.run_dir,
-                name="trials",
-                version=f"trial_{index:03d}",
-                checkpoint=self.ckpt_dir / f"trial_{index:03d}.ckpt",
+                log_dir=self.folder.path,
+                name=self.folder.trials_logs_name,
+                version=self.folder.trial_version(index),
+                checkpoint=self.folder.trial_checkpoint(index),
             )
-            rec = self._record(index, next_params, result, seed, kind)
+            rec = self._record(index, params, result, seed, kind)
             if self.primary:
-                append_record(self.journal, rec)
+                append_record(self.folder.journal, rec)
             records.append(rec)
-            opt.tell(next_params, result.objective, result.status)
+            opt.tell(params, result.objective, result.status)
             failures = failures + 1 if result.status == "failed" else 0
             if self.primary:
                 self._log_scalars(opt, rec)
-            self._progress(opt, rec)
-            next_params = opt.ask()
-            kind = opt.last_proposal_kind
-            self.draw(opt, len(records), next_params)
+            self._progress(opt, rec, len(records))
+            self._draw(records, len(records))
         if self.primary:
             self._prune_checkpoints(opt)
-        summary = final_report(
-            self.config,
-            self.run_dir,
-            records,
-            opt,
-            time.perf_counter() - started,
-            self.say,
-            self.writer if self.primary else None,
-            self.primary,
+        summary, _ = summarise(
+            self.config, self.folder, records, opt, time.perf_counter() - started
         )
         if self.primary:
-            write_summary_figures(self.config, self.run_dir, records, self.writer)
+            write_report(self.folder, summary, self.writer)
+            self.say(report_text(self.config, self.folder, summary))
+            write_summary_figures(self.config, self.folder, records, self.writer)
             self.writer.close()
         return summary
 
-    def _log_scalars(self, opt: BayesianOptimizer, rec: dict) -> None:
-        step = rec["index"] + 1
-        for name, value in rec["params"].items():
+    def _log_scalars(self, opt: BayesianOptimizer, rec: TrialRecord) -> None:
+        step = rec.index + 1
+        for name, value in rec.params.items():
             self.writer.add_scalar(f"bo/{name}", value, step)
-        if rec["objective"] is not None:
-            self.writer.add_scalar("bo/objective", rec["objective"], step)
+        if rec.objective is not None:
+            self.writer.add_scalar("bo/objective", rec.objective, step)
         best = opt.best()
         if best is not None:
             self.writer.add_scalar("bo/best_objective", best.value, step)
+        # TensorBoard's HParams view: each trial's parameters against its results.
+        metrics = {"hparam/objective": rec.objective, "hparam/val_acc": rec.val_acc}
+        self.writer.add_hparams(
+            {**rec.params, "status": rec.status},
+            {k: (v if v is not None else float("nan")) for k, v in metrics.items()},
+            run_name=f"hparams/{self.folder.trial_version(rec.index)}",
+            global_step=step,
+        )
 
 
 def new_run_dir(config: Config, explicit: str | None) -> Path:
@@ -248,58 +220,25 @@ def new_run_dir(config: Config, explicit: str | None) -> Path:
     return Path(config.out) / f"bo-{stamp}"
 
 
-def start_study(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Check the folder, lock it, write the config and run the study."""
+def start_study(config: Config, folder: RunFolder, resume: bool) -> dict[str, Any]:
+    """Claim (or adopt) the folder, lock it, write the config and run the study."""
     if not is_primary():
-        return Study(config, run_dir).run()
-    ensure_writable(run_dir)
+        return Study(config, folder).run()
+    if resume:
+        folder.adopt()
+    else:
+        folder.create()
     # Data-parallel ranks re-run this command: they must find rank 0's folder.
-    os.environ[RUN_DIR_ENV] = str(run_dir)
+    os.environ[RUN_DIR_ENV] = str(folder.path)
     try:
-        return _locked_study(config, run_dir, resume)
+        with RunLock(folder.lock):
+            # Written on resume too: a raised budget must reach config.yaml (plot reads it).
+            folder.write_config_data(to_dict(config))
+            print(
+                f"study folder: {folder}  (TensorBoard: tensorboard --logdir "
+                f"{shlex.quote(str(folder))})",
+                flush=True,
+            )
+            return Study(config, folder).run()
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
-
-
-def _locked_study(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
-    with RunLock(run_dir):
-        cfg_path = run_dir / "config.yaml"
-        if not resume:
-            if (run_dir / JOURNAL).exists():
-                raise StudyError(f"{run_dir} already holds a study; use --resume {run_dir}")
-            cfg_path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-        print(f"study folder: {run_dir}  (TensorBoard: tensorboard --logdir {run_dir})", flush=True)
-        return Study(config, run_dir).run()
-
-
-def cmd_bo(parser, ns, argv: list[str]) -> int:
-    """Run ``boresnet bo``: a new study, or ``--resume`` an interrupted one."""
-    from boresnet.cli import CliError, config_from
-
-    if ns.resume:
-        run_dir = Path(ns.resume)
-        config = check_resume(parser, ns, argv, run_dir, load_run_config(run_dir))
-    else:
-        config = config_from(parser, ns)
-        run_dir = new_run_dir(config, ns.run_dir)
-    # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        summary = start_study(config, run_dir, resume=bool(ns.resume))
-    except KeyboardInterrupt:
-        done = len(read_journal(run_dir / JOURNAL)) if (run_dir / JOURNAL).exists() else 0
-        print(
-            f"\ninterrupted: {done}/{config.search.budget} trials are saved in {run_dir}; "
-            f"resume with: boresnet bo --resume {run_dir}",
-            file=sys.stderr,
-        )
-        return 130
-    except StudyError as err:
-        raise CliError(str(err)) from err
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0 if summary.get("best_objective") is not None else 1
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt

@@ -8,7 +8,10 @@ inside training come back as a :class:`TrialResult` with status ``diverged`` or
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
+import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -20,21 +23,21 @@ import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from boresnet.config import Config, with_params
-from boresnet.data import DatasetError, KMNISTDataModule
+from boresnet.config import Config, ConfigError, with_params
+from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
 from boresnet.module import ResNetClassifier
 
-STATUSES = ("ok", "diverged", "failed")
-
-
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+# Disk full, quota exceeded, read-only file system: the machine, not the learning rate.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
 
 
 class DivergenceMonitor(Callback):
-    """Stop training at the first non-finite training loss.
+    """Stop training, on every rank at once, at the first non-finite training loss.
 
-    Checks every ``check_every`` steps, since each check waits for the device.
+    Every ``check_every`` steps each rank checks its own loss and the ranks agree through
+    ``reduce_boolean_decision`` (any rank's NaN stops them all), then stop through
+    ``trainer.should_stop``: raising on one rank would leave the others waiting in a
+    collective forever. The check waits for the device, hence not every step.
 
     Args:
         check_every: Steps between checks.
@@ -42,16 +45,21 @@ class DivergenceMonitor(Callback):
 
     def __init__(self, check_every: int = 10) -> None:
         self.check_every = check_every
+        self.reason: str | None = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        """Raise :class:`TrainingDiverged` if this step's loss is not finite."""
-        if batch_idx % self.check_every == 0 and outputs is not None:
-            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-            if not torch.isfinite(loss.detach()).item():
-                raise TrainingDiverged(
-                    f"training loss became {loss.item()} at epoch {trainer.current_epoch}, "
-                    f"step {batch_idx}: the learning rate is too high"
-                )
+        """Decide across ranks whether the loss became NaN or infinite; stop if so."""
+        if batch_idx % self.check_every != 0 or self.reason is not None:
+            return
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        bad = loss is None or not bool(torch.isfinite(loss.detach()).all())
+        if trainer.strategy.reduce_boolean_decision(bad, all=False):
+            value = "missing" if loss is None else f"{loss.detach().float().item()}"
+            self.reason = (
+                f"training loss became {value if bad else 'non-finite on another rank'} at "
+                f"epoch {trainer.current_epoch}, step {batch_idx}: the learning rate is too high"
+            )
+            trainer.should_stop = True
 
 
 @dataclass
@@ -95,18 +103,62 @@ def build_datamodule(config: Config, seed: int = 0) -> KMNISTDataModule:
     return KMNISTDataModule(**dataclasses.asdict(config.data), shuffle_seed=seed)
 
 
+def check_data(config: Config) -> None:
+    """Load and validate both splits once, before any trial.
+
+    A broken dataset (a wrong header, a label of 42, a missing file) is then one
+    :class:`DatasetError` at the start, never a failed trial in the journal, and a bad
+    test split cannot end a study after all its training.
+
+    Raises:
+        DatasetError: Either split is missing, unreadable or invalid.
+    """
+    for train in (True, False):
+        load_kmnist(config.data.data_dir, train=train, download=config.data.download)
+    datamodule = build_datamodule(config)
+    datamodule.setup("fit")
+    datamodule.setup("test")
+
+
 def build_module(config: Config) -> ResNetClassifier:
     """Build the LightningModule (``model`` and ``optim`` fields are its arguments)."""
     return ResNetClassifier(**dataclasses.asdict(config.model), **dataclasses.asdict(config.optim))
+
+
+def check_hardware(config: Config) -> None:
+    """Refuse a trainer request this machine cannot serve, before anything starts.
+
+    Raises:
+        ConfigError: A GPU asked for where there is none, or more CPU processes than
+            cores (each would be a full training process: memory runs out first).
+    """
+    t = config.trainer
+    cuda = torch.cuda.is_available()
+    if t.accelerator in ("gpu", "cuda") and not cuda:
+        raise ConfigError(
+            f"trainer.accelerator: {t.accelerator!r} asked for, but no CUDA GPU is available "
+            "here; use --trainer.accelerator cpu (or auto)"
+        )
+    on_cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not cuda)
+    cores = os.cpu_count() or 1
+    if on_cpu and isinstance(t.devices, int) and t.devices > cores:
+        raise ConfigError(
+            f"trainer.devices: {t.devices} CPU processes asked for, but this machine has "
+            f"{cores} cores"
+        )
 
 
 def build_trainer(
     config: Config, logger: Any = False, callbacks: list | None = None, **overrides: Any
 ) -> L.Trainer:
     """Build a Lightning ``Trainer`` from the trainer config."""
+    check_hardware(config)
     t = config.trainer
     callbacks = list(callbacks or [])
-    if t.progress_bar:
+    # A bar on a terminal only: in a log file it is kilobytes of carriage returns per
+    # trial, and the study already prints one line per trial.
+    bar = t.progress_bar and sys.stderr.isatty()
+    if bar:
         callbacks.append(TQDMProgressBar(leave=False))
     kwargs: dict[str, Any] = dict(
         accelerator=t.accelerator,
@@ -118,7 +170,7 @@ def build_trainer(
         logger=logger,
         callbacks=callbacks,
         enable_checkpointing=False,
-        enable_progress_bar=t.progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,
@@ -177,12 +229,8 @@ def run_trial(
     module = build_module(config)
     if config.trainer.compile:
         module.model = torch.compile(module.model)
-    trainer = build_trainer(
-        config,
-        logger=logger,
-        callbacks=[DivergenceMonitor(config.trainer.divergence_check_every)],
-        **(trainer_overrides or {}),
-    )
+    monitor = DivergenceMonitor(config.trainer.divergence_check_every)
+    trainer = build_trainer(config, logger=logger, callbacks=[monitor], **(trainer_overrides or {}))
 
     def result(status: str, error: str | None = None) -> TrialResult:
         metrics = trainer.callback_metrics
@@ -210,10 +258,13 @@ def run_trial(
 
     try:
         trainer.fit(module, datamodule=datamodule)
-    except TrainingDiverged as err:
-        return result("diverged", str(err))
     except (DatasetError, KeyboardInterrupt):
         raise
+    except OSError as err:
+        if isinstance(err, (PermissionError, FileNotFoundError)) or err.errno in DISK_ERRORS:
+            raise  # the environment, not the learning rate: never a trial failure
+        last = traceback.format_exception_only(err)[-1].strip()
+        return result("failed", last)
     except SystemExit as err:
         # Lightning turns Ctrl-C and SIGTERM into a graceful shutdown and an exit:
         # for the study both are an interruption of the trial in progress.
@@ -223,6 +274,8 @@ def run_trial(
         return result("failed", last)
     if trainer.interrupted:
         raise KeyboardInterrupt
+    if monitor.reason is not None:
+        return result("diverged", monitor.reason)
     outcome = result("ok")
     if outcome.status == "ok" and checkpoint is not None:
         # Weights and hyperparameters only: what evaluation needs, half the size.

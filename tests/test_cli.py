@@ -138,6 +138,6 @@ def test_real_command_prints_exactly_one_error_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "boresnet: error: search.budget: must be >= 1, got 0"
+        "boresnet: error: search.budget: must be in [1, 10000], got 0"
     ]
     assert proc.stdout == "" and not (tmp_path / "o").exists()

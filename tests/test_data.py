@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch.utils.data import DistributedSampler
 
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
 from boresnet.device_loader import DeviceLoader
@@ -86,7 +87,8 @@ def test_device_loader_matches_dataloader_batches(tiny_data):
     x, y = dm.train_set.tensors
     device = DeviceLoader(x, y, 32, "cpu", seed=5)
     loader = dm.train_dataloader()
-    for _epoch in range(2):  # each pass draws a new, identical permutation on both paths
+    for epoch in range(2):  # each pass draws a new, identical permutation on both paths
+        loader.sampler.set_epoch(epoch)  # what Lightning's fit loop does every epoch
         ref = list(loader)
         got = list(device)
         assert len(ref) == len(got) == len(device) == 8
@@ -96,13 +98,28 @@ def test_device_loader_matches_dataloader_batches(tiny_data):
     assert not torch.equal(first, second)
 
 
-def test_device_loader_shards_like_distributed_sampler(tiny_data):
-    x, y = torch.arange(10).float(), torch.arange(10)
-    parts = [
-        list(DeviceLoader(x, y, 4, "cpu", shuffle=False, rank=r, world_size=2)) for r in range(2)
-    ]
-    seen = sorted(int(v) for part in parts for _, yb in part for v in yb)
-    assert seen == list(range(10))
+@pytest.mark.parametrize("n, batch, world", [(10, 4, 2), (1025, 512, 2), (7, 2, 3)])
+def test_device_loader_shards_exactly_like_distributed_sampler(n, batch, world):
+    x, y = torch.arange(n).float(), torch.arange(n)
+    for shuffle in (True, False):
+        loaders = [
+            DeviceLoader(x, y, batch, "cpu", seed=3, shuffle=shuffle, rank=r, world_size=world)
+            for r in range(world)
+        ]
+        for epoch in range(2):
+            counts = set()
+            for rank, loader in enumerate(loaders):
+                sampler = DistributedSampler(
+                    range(n), num_replicas=world, rank=rank, shuffle=shuffle, seed=3
+                )
+                sampler.set_epoch(epoch)
+                batches = list(loader)
+                got = [int(v) for _, yb in batches for v in yb]
+                assert got == list(sampler), (rank, epoch)
+                counts.add(len(batches))
+                assert len(batches) == len(loader)
+            # Every rank steps the same number of times: no unmatched collective.
+            assert len(counts) == 1
 
 
 def test_random_translate_shapes_and_range():

@@ -5,11 +5,18 @@ import time
 
 import pytest
 
-from boresnet.journal import JournalError, RunFolderBusy, RunLock, append_record, read_journal
+from boresnet.journal import (
+    JournalError,
+    RunFolderBusy,
+    RunLock,
+    TrialRecord,
+    append_record,
+    read_journal,
+)
 
 
 def rec(i):
-    return {"index": i, "params": {"lr": 0.1 * (i + 1)}, "status": "ok", "objective": 1.0 / (i + 1)}
+    return TrialRecord(index=i, params={"lr": 0.1 * (i + 1)}, status="ok", objective=1.0 / (i + 1))
 
 
 def test_append_and_read(tmp_path):
@@ -25,7 +32,7 @@ def test_torn_last_line_is_ignored_and_repaired(tmp_path):
     for i in range(2):
         append_record(path, rec(i))
     with open(path, "a") as f:
-        f.write(json.dumps(rec(2))[:25])  # killed in the middle of the write
+        f.write(json.dumps(rec(2).to_dict())[:25])  # killed in the middle of the write
     with pytest.warns(UserWarning, match="torn"):
         assert len(read_journal(path, repair=True)) == 2
     append_record(path, rec(2))
@@ -44,12 +51,14 @@ def test_garbage_in_the_middle_is_refused_naming_the_line(tmp_path):
 
 def test_nan_is_never_written(tmp_path):
     with pytest.raises(ValueError):
-        append_record(tmp_path / "j.jsonl", {**rec(0), "objective": float("nan")})
+        bad = rec(0)
+        bad.objective = float("nan")
+        append_record(tmp_path / "j.jsonl", bad)
 
 
 HOLD = (
     "from boresnet.journal import RunLock; import sys, time\n"
-    "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n"
+    "with RunLock(sys.argv[1] + '/.lock'):\n    print('held', flush=True); time.sleep(60)\n"
 )
 
 
@@ -60,11 +69,11 @@ def test_lock_refuses_second_owner_and_is_released_on_sigkill(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunFolderBusy, match="in use"):
-            with RunLock(tmp_path):
+            with RunLock(tmp_path / ".lock"):
                 pass
     finally:
         holder.kill()
         holder.wait()
     time.sleep(0.1)
-    with RunLock(tmp_path):
+    with RunLock(tmp_path / ".lock"):
         pass

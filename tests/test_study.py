@@ -63,7 +63,8 @@ def wait_for_lines(path: Path, n: int, proc, timeout=120.0):
 
 def comparable(records):
     keys = ("index", "params", "objective", "val_loss", "val_acc", "status", "seed")
-    return [{k: r[k] for k in keys} for r in records]
+    rows = [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
+    return [{k: r[k] for k in keys} for r in rows]
 
 
 def test_smoke_whole_study(capsys, study_data, tmp_path):
@@ -71,9 +72,10 @@ def test_smoke_whole_study(capsys, study_data, tmp_path):
     code, out, _ = run_main(capsys, *bo_args(study_data, run, 3, "--trainer.progress_bar", "true"))
     assert code == 0, out
     records = read_journal(run / "trials.jsonl")
-    assert [r["index"] for r in records] == [0, 1, 2]
-    assert all(r["status"] == "ok" and r["objective"] > 0 for r in records)
-    assert [r["proposal"] for r in records] == ["sobol", "sobol", "logei"]
+    assert [r.index for r in records] == [0, 1, 2]
+    assert all(r.status == "ok" and r.objective > 0 for r in records)
+    assert [r.proposal for r in records][:2] == ["sobol", "sobol"]
+    assert records[2].proposal in ("logei", "explore")
     for name in (
         "iteration_02.png",
         "iteration_03.png",
@@ -84,9 +86,12 @@ def test_smoke_whole_study(capsys, study_data, tmp_path):
         assert (run / "figures" / name).stat().st_size > 5000, name
     summary = json.loads((run / "summary.json").read_text())
     assert {"best_params", "best_objective", "test_acc", "trials", "wall_s"} <= set(summary)
-    assert summary["best_objective"] == min(r["objective"] for r in records)
+    # The incumbent is an evaluated trial; its observed value is reported beside the best.
+    assert summary["best_objective"] == records[summary["best_trial"]].objective
+    assert summary["best_observed_objective"] == min(r.objective for r in records)
+    assert summary["incumbent_rule"].startswith("lowest GP posterior mean")
     assert 0.0 <= summary["test_acc"] <= 1.0 and summary["test_n"] > 0
-    assert summary["trials"] == records
+    assert summary["trials"] == [r.to_dict() for r in records]
     assert (run / "best.ckpt").exists() and len(list((run / "checkpoints").iterdir())) == 1
     assert "[ 3/3]" in out and "test_acc=" in out
     # TensorBoard holds one BO figure per iteration (2 and 3) and the per-trial curves.
@@ -125,7 +130,7 @@ def test_sigkill_then_resume_equals_uninterrupted(study_data, tmp_path, capsys):
     code, out, _ = run_main(capsys, "bo", "--resume", str(run))
     assert code == 0, out
     records = read_journal(run / "trials.jsonl")
-    assert [r["index"] for r in records] == [0, 1, 2, 3]
+    assert [r.index for r in records] == [0, 1, 2, 3]
     expected = json.loads((ref / "summary.json").read_text())
     got = json.loads((run / "summary.json").read_text())
     assert comparable(got["trials"]) == comparable(expected["trials"])
@@ -178,8 +183,8 @@ def test_failed_trial_is_recorded_and_study_goes_on(study_data, tmp_path, capsys
     code, out, _ = run_main(capsys, *bo_args(study_data, tmp_path / "run", 3))
     assert code == 0
     records = read_journal(tmp_path / "run" / "trials.jsonl")
-    assert [r["status"] for r in records] == ["ok", "failed", "ok"]
-    assert "out of memory" in records[1]["error"] and "FAILED" in out
+    assert [r.status for r in records] == ["ok", "failed", "ok"]
+    assert "out of memory" in records[1].error and "FAILED" in out
 
 
 def test_failures_in_a_row_stop_the_study(study_data, tmp_path, capsys, monkeypatch):
@@ -224,7 +229,7 @@ def test_second_process_on_a_run_folder_is_refused(study_data, tmp_path, capsys)
         "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n"
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", hold, str(run)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", hold, str(run / ".lock")], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -273,8 +278,8 @@ def test_two_parameter_study(capsys, study_data, tmp_path):
     code, out, _ = run_main(capsys, *bo_args(study_data, run, 3, "--search.params", params))
     assert code == 0, out
     records = read_journal(run / "trials.jsonl")
-    assert all(set(r["params"]) == {"lr", "momentum"} for r in records)
-    assert all(0.5 <= r["params"]["momentum"] <= 0.95 for r in records)
+    assert all(set(r.params) == {"lr", "momentum"} for r in records)
+    assert all(0.5 <= r.params["momentum"] <= 0.95 for r in records)
     assert (run / "figures" / "iteration_03.png").exists()
 
 

@@ -93,12 +93,13 @@ def test_device_loader_trains_exactly_like_the_dataloader(tiny_data):
 
 @pytest.mark.parametrize("name", ["cpu.yaml", "kmnist.yaml"])
 def test_shipped_configs_parse_and_fast_dev_run(name, tiny_data):
-    from boresnet.cli import build_parser, config_from
+    from boresnet.cli import build_parsers
+    from boresnet.config import config_from
     from conftest import REPO
 
-    parser = build_parser()
+    parser, _ = build_parsers()
     ns = parser.parse_args(["train", "--config", str(REPO / "configs" / name)])
-    config = config_from(parser._subcommands_action._name_parser_map["train"], ns.train)
+    config = config_from(ns.train.as_dict())
     assert config.data.data_dir == "data" and config.search.budget == 10
     config.data.data_dir = str(tiny_data)
     config.data.val_size = 50

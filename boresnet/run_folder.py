@@ -1,0 +1,248 @@
+"""The run folder: the one owner of every path a study writes, and how it writes them.
+
+A study's folder holds ``config.yaml``, the journal ``trials.jsonl``, ``figures/``,
+TensorBoard event files (``study/`` for the BO figures, ``trials/`` for each trial's
+training curves), ``checkpoints/`` and, at the end, ``summary.json`` and ``best.ckpt``.
+
+Rules (so that a user's folder is never damaged by a typo in ``--run-dir``):
+
+- a new study takes a folder that does not exist or is empty, and nothing else;
+- ``--resume`` takes a folder holding a study (a ``config.yaml``);
+- every file is written to a temporary name in the same folder and renamed over the
+  target, so a kill leaves the old file or the new one, never a torn one;
+- nothing read from a folder is unpickled: YAML through ``safe_load``, JSON, and
+  checkpoints with ``weights_only=True`` (see :mod:`boresnet.report`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG = "config.yaml"
+JOURNAL = "trials.jsonl"
+SUMMARY = "summary.json"
+BEST = "best.ckpt"
+LOCK = ".lock"
+
+
+class RunFolderError(RuntimeError):
+    """The folder cannot be used for this study; nothing in it was touched."""
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+
+    The temporary file keeps ``target``'s suffix (matplotlib and torch pick the format
+    from it). On an exception the temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden, same folder (so the rename is atomic), same suffix (the format).
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``target`` atomically (temp + fsync + rename)."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) by ``None``, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class RunFolder:
+    """Every path of one study's folder, and the rules for creating and adopting it.
+
+    Args:
+        path: The folder.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def config(self) -> Path:
+        """The resolved configuration (``config.yaml``)."""
+        return self.path / CONFIG
+
+    @property
+    def journal(self) -> Path:
+        """The journal: one JSON line per finished trial."""
+        return self.path / JOURNAL
+
+    @property
+    def summary(self) -> Path:
+        """The final report."""
+        return self.path / SUMMARY
+
+    @property
+    def best_checkpoint(self) -> Path:
+        """The incumbent's weights, copied at the end."""
+        return self.path / BEST
+
+    @property
+    def lock(self) -> Path:
+        """The lock file held while a process runs the study."""
+        return self.path / LOCK
+
+    @property
+    def figures(self) -> Path:
+        """Folder of the PNG figures."""
+        return self.path / "figures"
+
+    @property
+    def checkpoints(self) -> Path:
+        """Folder of the trials' checkpoints."""
+        return self.path / "checkpoints"
+
+    @property
+    def study_logs(self) -> Path:
+        """TensorBoard folder of the study's figures and scalars."""
+        return self.path / "study"
+
+    trials_logs_name = "trials"  # TensorBoardLogger's experiment name under the folder
+
+    def figure(self, name: str) -> Path:
+        """A figure's path (``name`` without ``.png``)."""
+        return self.figures / f"{name}.png"
+
+    def iteration_figure(self, iteration: int) -> Path:
+        """The figure drawn after ``iteration`` evaluations."""
+        return self.figure(f"iteration_{iteration:02d}")
+
+    def trial_checkpoint(self, index: int) -> Path:
+        """Checkpoint of trial ``index`` (0-based)."""
+        return self.checkpoints / f"trial_{index:03d}.ckpt"
+
+    def trial_version(self, index: int) -> str:
+        """TensorBoard version (sub-folder) of trial ``index``."""
+        return f"trial_{index:03d}"
+
+    # ---------------------------------------------------------------- rules
+    def is_study(self) -> bool:
+        """Whether the folder holds a study (its ``config.yaml``)."""
+        return self.config.is_file()
+
+    def create(self) -> None:
+        """Claim the folder for a new study: it must not exist, or be empty.
+
+        Raises:
+            RunFolderError: It holds a study (use ``--resume``), is a file, holds
+                anything else, or cannot be created or written. Nothing is touched.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path} is a file, not a folder")
+        if self.path.is_dir():
+            if self.is_study() or self.journal.exists():
+                raise RunFolderError(f"{self.path} already holds a study; use --resume {self.path}")
+            # The lock file alone: a new study that stopped before writing its config.
+            entries = sorted(p.name for p in self.path.iterdir() if p.name != LOCK)
+            if entries:
+                shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+                raise RunFolderError(
+                    f"{self.path} is not empty and is not a boresnet study ({shown}); "
+                    "choose a new or empty folder"
+                )
+        self.ensure_writable()
+
+    def adopt(self) -> None:
+        """Check that the folder holds a study that can be resumed.
+
+        Raises:
+            RunFolderError: No such folder, or no ``config.yaml`` in it.
+        """
+        if not self.path.is_dir() or not self.is_study():
+            raise RunFolderError(f"{self.path} is not a boresnet run folder (no {CONFIG})")
+        self.ensure_writable()
+
+    def ensure_writable(self) -> None:
+        """Create the folder if needed and prove it writable, before any training."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.path, prefix=".write-test"):
+                pass
+        except OSError as err:
+            raise RunFolderError(
+                f"output folder {self.path} is not writable: {err.strerror or err}"
+            ) from err
+
+    # ---------------------------------------------------------------- reading
+    def read_config_data(self) -> dict[str, Any]:
+        """``config.yaml`` as plain data (``yaml.safe_load``).
+
+        Raises:
+            RunFolderError: Missing, empty, or not a YAML mapping.
+        """
+        if not self.config.is_file():
+            raise RunFolderError(f"{self.path} is not a boresnet run folder (no {CONFIG})")
+        try:
+            data = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise RunFolderError(f"{self.config} is not valid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise RunFolderError(f"{self.config} is empty or not a mapping of config sections")
+        return data
+
+    def read_summary(self) -> dict[str, Any] | None:
+        """``summary.json`` if present (``None`` otherwise).
+
+        Raises:
+            RunFolderError: It exists but is not a JSON object.
+        """
+        if not self.summary.is_file():
+            return None
+        try:
+            data = json.loads(self.summary.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise RunFolderError(f"{self.summary} is not valid JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise RunFolderError(f"{self.summary} is not a JSON object")
+        return data
+
+    # ---------------------------------------------------------------- writing
+    def write_config_data(self, data: dict[str, Any]) -> None:
+        """Write ``config.yaml`` atomically."""
+        write_text(self.config, yaml.safe_dump(data, sort_keys=False))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """Write ``summary.json`` atomically; NaN and infinities become ``null``."""
+        write_text(self.summary, json.dumps(json_safe(summary), indent=2, allow_nan=False))
+
+    def save(self, target: Path, writer: Callable[[Path], None]) -> None:
+        """Write ``target`` atomically: ``writer(tmp)`` writes it, then a rename.
+
+        For figures (``lambda p: fig.savefig(p)``) and checkpoints.
+        """
+        with atomic_path(target) as tmp:
+            writer(tmp)
