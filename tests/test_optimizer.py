@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import matplotlib
 import numpy as np
@@ -196,14 +197,13 @@ def test_imputation_with_one_success_fits_no_gp_to_constant_data():
     opt.tell({"lr": 8.0}, None, "failed")
     _, Y = opt.train_data()
     assert len(Y) == 3 and float(Y.std()) < 1e-12  # all at the one finite value
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # BoTorch's InputDataWarning for std = 0 would raise
         assert opt.fit() is None
         p = opt.ask()
     assert opt.last_proposal_kind == "sobol"
-    assert all(abs(math.log10(p["lr"]) - math.log10(o.params["lr"])) > 0.01 for o in opt.observations)
+    x = math.log10(p["lr"])
+    assert all(abs(x - math.log10(o.params["lr"])) > 0.01 for o in opt.observations)
 
 
 def test_no_point_is_evaluated_twice_within_min_distance():
@@ -214,7 +214,7 @@ def test_no_point_is_evaluated_twice_within_min_distance():
         p = opt.ask()
         opt.tell(p, 1.0 - 0.2 * math.log10(p["lr"] * 1e4))
     xs = sorted(math.log10(o.params["lr"]) for o in opt.observations)
-    assert min(b - a for a, b in zip(xs, xs[1:])) > 0.01
+    assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) > 0.01
     assert opt.incumbent_at_bound() == {"lr": "upper"}
 
 
