@@ -25,7 +25,7 @@ from boresnet.report import CheckpointError, test_checkpoint, write_summary_figu
 from boresnet.resume import check_resume, load_run_config
 from boresnet.run_folder import RunFolder
 from boresnet.study import new_run_dir, start_study
-from boresnet.trial import run_trial
+from boresnet.trial import check_hardware, run_trial
 
 EXIT_OK, EXIT_NO_RESULT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -37,6 +37,7 @@ class CommandError(Exception):
 def cmd_train(ns: Namespace) -> int:
     """Run one trial and print its result; the last stdout line is JSON."""
     config = config_from(ns.as_dict())
+    check_hardware(config)
     lr = ns.lr if ns.lr is not None else config.optim.lr
     if not lr > 0:
         raise CommandError(f"--lr: must be > 0, got {lr}")
@@ -62,6 +63,7 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
     else:
         config = config_from(ns.as_dict())
         folder = RunFolder(new_run_dir(config, ns.run_dir))
+    check_hardware(config)  # before the folder is touched
     # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

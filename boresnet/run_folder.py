@@ -7,7 +7,8 @@ training curves), ``checkpoints/`` and, at the end, ``summary.json`` and ``best.
 Rules (so that a user's folder is never damaged by a typo in ``--run-dir``):
 
 - a new study takes a folder that does not exist or is empty, and nothing else;
-- ``--resume`` takes a folder holding a study (a ``config.yaml``);
+- ``--resume`` takes a folder holding a study: a ``config.yaml`` and a journal (created
+  empty with the study, so a folder that merely holds a ``config.yaml`` is refused);
 - every file is written to a temporary name in the same folder and renamed over the
   target, so a kill leaves the old file or the new one, never a torn one;
 - nothing read from a folder is unpickled: YAML through ``safe_load``, JSON, and
@@ -151,8 +152,8 @@ class RunFolder:
 
     # ---------------------------------------------------------------- rules
     def is_study(self) -> bool:
-        """Whether the folder holds a study (its ``config.yaml``)."""
-        return self.config.is_file()
+        """Whether the folder holds a study: its ``config.yaml`` and its journal."""
+        return self.config.is_file() and self.journal.is_file()
 
     def create(self) -> None:
         """Claim the folder for a new study: it must not exist, or be empty.
@@ -180,11 +181,19 @@ class RunFolder:
         """Check that the folder holds a study that can be resumed.
 
         Raises:
-            RunFolderError: No such folder, or no ``config.yaml`` in it.
+            RunFolderError: No such folder, or no ``config.yaml`` and journal in it.
         """
         if not self.path.is_dir() or not self.is_study():
-            raise RunFolderError(f"{self.path} is not a boresnet run folder (no {CONFIG})")
+            raise RunFolderError(
+                f"{self.path} is not a boresnet run folder (no {CONFIG} and {JOURNAL})"
+            )
         self.ensure_writable()
+
+    def start(self, config_data: dict[str, Any]) -> None:
+        """Write a new study's ``config.yaml`` and its (empty) journal."""
+        self.write_config_data(config_data)
+        if not self.journal.exists():
+            write_text(self.journal, "")
 
     def ensure_writable(self) -> None:
         """Create the folder if needed and prove it writable, before any training."""
@@ -204,8 +213,10 @@ class RunFolder:
         Raises:
             RunFolderError: Missing, empty, or not a YAML mapping.
         """
-        if not self.config.is_file():
-            raise RunFolderError(f"{self.path} is not a boresnet run folder (no {CONFIG})")
+        if not self.is_study():
+            raise RunFolderError(
+                f"{self.path} is not a boresnet run folder (no {CONFIG} and {JOURNAL})"
+            )
         try:
             data = yaml.safe_load(self.config.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as err:

@@ -131,7 +131,7 @@ class Study:
         budget = self.config.search.budget
         check_data(self.config)  # a broken dataset stops here, never as a failed trial
         if records:
-            self.say(f"resuming {self.folder}: {min(len(records), budget)}/{budget} trials done")
+            self.say(f"resuming {self.folder}: {len(records)} trials done, budget {budget}")
             for k in range(2, len(records) + 1):
                 if not self.folder.iteration_figure(k).exists():
                     self._draw(records, k)
@@ -233,7 +233,7 @@ def start_study(config: Config, folder: RunFolder, resume: bool) -> dict[str, An
     try:
         with RunLock(folder.lock):
             # Written on resume too: a raised budget must reach config.yaml (plot reads it).
-            folder.write_config_data(to_dict(config))
+            folder.start(to_dict(config))
             print(
                 f"study folder: {folder}  (TensorBoard: tensorboard --logdir "
                 f"{shlex.quote(str(folder))})",

@@ -93,6 +93,28 @@ def test_missing_dataset_is_one_clear_error(capsys, tmp_path):
         (["--search.acquisition", "ucb"], "allowed: logei, ei"),
         (["--trainer.accelerator", "quantum"], "allowed: auto, cpu"),
         (["--data.train_subset", "0"], "data.train_subset"),
+        # Searched bounds outside the field's own range would fail at trial 1 or 2.
+        (
+            [
+                "--search.params",
+                '[{"name": "momentum", "low": 0.5, "high": 1.5, "scale": "linear"}]',
+            ],
+            "search.params[momentum].high: 1.5 is outside",
+        ),
+        (
+            [
+                "--search.params",
+                '[{"name": "weight_decay", "low": -1, "high": 1, "scale": "linear"}]',
+            ],
+            "search.params[weight_decay].low",
+        ),
+        # Trial i trains with seed + i: the last one must still be a valid seed.
+        (["--seed", str(2**32 - 3)], "seed: must be in [0, 4294967286)"),
+        (["--seed", "-1"], "seed"),
+        (["--search.budget", "1000000000"], "search.budget: must be in [1, 10000]"),
+        (["--trainer.devices", "0"], "trainer.devices"),
+        (["--trainer.devices", "99", "--trainer.accelerator", "cpu"], "99 CPU processes"),
+        (["--model.width", "1000000"], "model.width: must be in [1, 1024]"),
     ],
 )
 def test_bad_config_is_one_line_error_and_writes_nothing(capsys, tmp_path, args, needle):

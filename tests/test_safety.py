@@ -29,6 +29,7 @@ def test_evaluate_refuses_a_planted_pickle(capsys, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(yaml.safe_dump(to_dict(Config())))
+    (run / "trials.jsonl").write_text("")
     marker = tmp_path / "pwned"
     _plant(run / "best.ckpt", marker)
     code = main(["evaluate", str(run), "--data-dir", str(tmp_path)])
@@ -42,6 +43,7 @@ def test_evaluate_truncated_checkpoint_is_one_line(capsys, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(yaml.safe_dump(to_dict(Config())))
+    (run / "trials.jsonl").write_text("")
     (run / "best.ckpt").write_bytes(b"PK\x03\x04 truncated")
     code = main(["evaluate", str(run), "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,0 +1,241 @@
+"""Untrusted files, foreign folders, broken data: nothing runs, nothing is overwritten.
+
+Each test is one case of issue 10, tried the way a careful user (or an attacker) would.
+"""
+
+import errno
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from boresnet.cli import main
+from boresnet.config import Config, to_dict
+from boresnet.journal import read_journal
+from boresnet.run_folder import RunFolder, atomic_path
+from conftest import REPO, TINY, make_kmnist, write_idx
+
+CPU = ["--config", str(REPO / "configs" / "cpu.yaml")]
+
+
+def bo(data, run, budget=2, *extra):
+    return [
+        "bo",
+        *CPU,
+        "--data-dir",
+        str(data),
+        *TINY,
+        "--budget",
+        str(budget),
+        "--run-dir",
+        str(run),
+        *extra,
+    ]
+
+
+def one_error(capsys, args):
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("boresnet: error:"), err
+    return err[0]
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# ---------------------------------------------------------------- foreign folders
+def foreign_folder(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(to_dict(Config())))
+    (folder / "best.ckpt").write_bytes(b"my weights")
+    (folder / "summary.json").write_text('{"mine": true}')
+    (folder / "checkpoints" / "trial_999.ckpt").write_bytes(b"keep me")
+    return folder
+
+
+def test_a_foreign_folder_is_refused_and_untouched(capsys, tiny_data, tmp_path):
+    folder = foreign_folder(tmp_path)
+    before = snapshot(folder)
+    line = one_error(capsys, bo(tiny_data, folder))
+    assert "not empty and is not a boresnet study" in line
+    line = one_error(capsys, ["bo", "--resume", str(folder)])
+    assert "not a boresnet run folder" in line
+    assert snapshot(folder) == before
+
+
+def test_a_file_or_a_busy_folder_is_refused(capsys, tiny_data, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert "is a file" in one_error(capsys, bo(tiny_data, target))
+    assert target.read_text() == "x"
+
+
+def test_an_existing_study_needs_resume(capsys, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run)) == 0
+    capsys.readouterr()
+    before = snapshot(run)
+    assert "use --resume" in one_error(capsys, bo(tiny_data, run))
+    assert snapshot(run) == before
+
+
+def test_every_written_file_is_atomic(tmp_path):
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed while writing")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    RunFolder(tmp_path).write_summary({"value": math.nan, "list": [math.inf]})
+    assert json.loads(target.read_text()) == {"value": None, "list": [None]}  # never bare NaN
+
+
+# ---------------------------------------------------------------- broken data
+def broken(tmp_path, what):
+    root = make_kmnist(tmp_path / "data", n_train=300, n_test=60)
+    raw = root / "KMNIST" / "raw"
+    rng = np.random.default_rng(0)
+    if what == "32x32":
+        write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 255, (300, 32, 32)))
+    elif what == "more labels":
+        write_idx(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, 310))
+    elif what == "fewer labels":
+        write_idx(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, 290))
+    elif what == "label 10":
+        write_idx(raw / "train-labels-idx1-ubyte", np.full(300, 10))
+    elif what == "zero images":
+        write_idx(raw / "train-images-idx3-ubyte", np.zeros((0, 28, 28)))
+        write_idx(raw / "train-labels-idx1-ubyte", np.zeros(0))
+    elif what == "4-D header":
+        write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 255, (300, 28, 28, 1)))
+    elif what == "unreadable":
+        (raw / "train-images-idx3-ubyte").unlink()
+        (raw / "train-images-idx3-ubyte").mkdir()  # root reads any file: a folder cannot be
+    elif what == "test label 42":
+        write_idx(raw / "t10k-labels-idx1-ubyte", np.full(60, 42))
+    return root, raw
+
+
+CASES = {
+    "32x32": ("train-images", "28x28"),
+    "more labels": ("train-images", "300 images but"),
+    "fewer labels": ("train-images", "300 images but"),
+    "label 10": ("train-labels", "labels must be 0-9"),
+    "zero images": ("train-images", "no images"),
+    "4-D header": ("train-images", "28x28"),
+    "unreadable": ("train-images", "read"),
+    "test label 42": ("t10k-labels", "labels must be 0-9"),
+}
+
+
+@pytest.mark.parametrize("what", CASES)
+def test_broken_data_stops_before_any_trial_naming_the_file(capsys, tmp_path, what):
+    data, _ = broken(tmp_path, what)
+    run = tmp_path / "run"
+    line = one_error(capsys, bo(data, run))
+    name, needle = CASES[what]
+    assert name in line and needle in line, line
+    assert read_journal(run / "trials.jsonl") == []  # never a failed learning rate
+    assert not (run / "summary.json").exists()
+
+
+def test_after_fixing_the_data_resume_runs_every_trial(capsys, tmp_path):
+    data, raw = broken(tmp_path, "label 10")
+    run = tmp_path / "run"
+    one_error(capsys, bo(data, run))
+    write_idx(raw / "train-labels-idx1-ubyte", np.arange(300) % 10)
+    assert main(["bo", "--resume", str(run)]) == 0
+    assert [r.status for r in read_journal(run / "trials.jsonl")] == ["ok", "ok"]
+
+
+# ---------------------------------------------------------------- one line, not a traceback
+def test_disk_full_while_saving_a_checkpoint_is_one_line(capsys, tiny_data, tmp_path, monkeypatch):
+    import lightning
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lightning.Trainer, "save_checkpoint", full)
+    line = one_error(capsys, bo(tiny_data, tmp_path / "run"))
+    assert "No space left on device" in line
+    assert read_journal(tmp_path / "run" / "trials.jsonl") == []  # not a trial failure
+
+
+def test_missing_trial_checkpoint_on_resume_is_one_line(capsys, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run)) == 0
+    capsys.readouterr()
+    for ckpt in (run / "checkpoints").glob("*.ckpt"):
+        ckpt.unlink()
+    assert "does not exist" in one_error(capsys, ["bo", "--resume", str(run)])
+
+
+def test_empty_config_yaml_is_one_line(capsys, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run)) == 0
+    capsys.readouterr()
+    (run / "config.yaml").write_text("")
+    assert "config.yaml is empty" in one_error(capsys, ["bo", "--resume", str(run)])
+    assert "config.yaml is empty" in one_error(capsys, ["plot", str(run)])
+
+
+def test_journal_with_wrong_types_is_one_line_naming_line_and_field(capsys, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run)) == 0
+    capsys.readouterr()
+    lines = (run / "trials.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["objective"] = "low"
+    (run / "trials.jsonl").write_text("\n".join([json.dumps(first), lines[1]]) + "\n")
+    line = one_error(capsys, ["bo", "--resume", str(run)])
+    assert "line 1" in line and "'objective'" in line
+
+
+def test_evaluate_on_a_gpu_that_is_not_there_is_one_line(capsys, tiny_data, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run)) == 0
+    capsys.readouterr()
+    assert "no CUDA GPU" in one_error(capsys, ["evaluate", str(run), "--accelerator", "gpu"])
+
+
+# ---------------------------------------------------------------- smaller defects
+def test_resume_with_a_new_budget_updates_config_and_counts(capsys, tiny_data, tmp_path):
+    run = tmp_path / "my run"  # a space: printed commands must be quoted
+    assert main(bo(tiny_data, run)) == 0
+    capsys.readouterr()
+    assert main(["bo", "--resume", str(run), "--budget", "3"]) == 0
+    out = capsys.readouterr().out
+    assert yaml.safe_load((run / "config.yaml").read_text())["search"]["budget"] == 3
+    assert "[ 3/3]" in out and "'" + str(run) + "'" in out  # shell-quoted TensorBoard hint
+    assert main(["bo", "--resume", str(run), "--budget", "2"]) == 0  # lowered: nothing to run
+    out = capsys.readouterr().out
+    assert "3 trials done, budget 2" in out and "/2]" not in out
+
+
+def test_torn_line_warns_once(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run)) == 0
+    text = (run / "trials.jsonl").read_text()
+    (run / "trials.jsonl").write_text(text + text.splitlines()[0][:30])
+    with pytest.warns(UserWarning, match="torn") as caught:
+        assert main(["bo", "--resume", str(run)]) == 0
+    assert len([w for w in caught if "torn" in str(w.message)]) == 1
+
+
+def test_study_folder_copied_elsewhere_still_evaluates(capsys, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run)) == 0
+    copy = tmp_path / "copied"
+    shutil.copytree(run, copy)
+    capsys.readouterr()
+    assert main(["evaluate", str(copy), "--data-dir", str(tiny_data)]) == 0
