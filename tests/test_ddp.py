@@ -35,7 +35,87 @@ def test_ddp_study_writes_one_journal(study_data, tmp_path):
     assert len(runs) == 1, runs  # rank 1 found rank 0's folder instead of making its own
     journal = runs[0] / "trials.jsonl"
     assert len(journal.read_text().splitlines()) == 2
-    assert [r["index"] for r in read_journal(journal)] == [0, 1]
+    assert [r.index for r in read_journal(journal)] == [0, 1]
     summary = json.loads((runs[0] / "summary.json").read_text())
     assert summary["n_trials"] == 2 and summary["test_n"] > 0
     assert proc.stdout.count("[ 1/2]") == 1  # progress printed by rank 0 only
+
+
+def test_uneven_device_shards_do_not_hang(study_data, tmp_path):
+    """1,025 images at batch 512 on 2 ranks: unpadded shards issue mismatched collectives."""
+    args = [
+        sys.executable,
+        "-m",
+        "boresnet",
+        "train",
+        "--config",
+        str(REPO / "configs" / "cpu.yaml"),
+        "--data-dir",
+        str(study_data),
+        *TINY,
+        "--lr",
+        "0.1",
+        "--out",
+        str(tmp_path / "out"),
+        "--data.loader",
+        "device",
+        "--data.train_subset",
+        "1025",
+        "--data.batch_size",
+        "512",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+    ]
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "ok", result
+
+
+NAN_ON_RANK_1 = """
+import json, sys
+import torch
+from boresnet.config import Config, DataConfig, ModelConfig, TrainerConfig
+from boresnet.module import ResNetClassifier
+from boresnet.trial import run_trial
+
+original = ResNetClassifier.training_step
+
+def nan_on_rank_1(self, batch, batch_idx):
+    loss = original(self, batch, batch_idx)
+    if self.global_rank == 1 and batch_idx >= 2:
+        return loss * float("nan")  # only this rank sees the divergence
+    return loss
+
+ResNetClassifier.training_step = nan_on_rank_1
+config = Config(
+    data=DataConfig(data_dir=sys.argv[1], train_subset=512, val_size=64, batch_size=32),
+    model=ModelConfig(width=4),
+    trainer=TrainerConfig(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2,
+                          progress_bar=False, divergence_check_every=1),
+)
+result = run_trial(config, {"lr": 0.1})
+print("RESULT", json.dumps(result.to_dict()), flush=True)
+"""
+
+
+def test_nan_on_one_rank_stops_every_rank(study_data, tmp_path):
+    script = tmp_path / "nan_on_rank_1.py"
+    script.write_text(NAN_ON_RANK_1)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(study_data)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [
+        json.loads(line.split(" ", 1)[1])
+        for line in proc.stdout.splitlines()
+        if line.startswith("RESULT ")
+    ]
+    assert results and all(r["status"] == "diverged" for r in results), proc.stdout[-2000:]
+    assert "step 2" in results[0]["error"]
