@@ -8,7 +8,7 @@ DATA_DIR ?= data
 # torch is installed first on its own: pip then takes the build this machine provides.
 TORCH_SPEC ?= torch torchvision
 
-.PHONY: install test lint bo train tensorboard bench clean docs
+.PHONY: install test test-fast lint bo train tensorboard bench clean docs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ install: $(STAMP)  ## virtual environment with the package (editable) and dev to
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## the unit tests only (under a minute): for the edit loop
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check boresnet tests benchmarks

@@ -5,8 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
 
 def fake_table(path, points=21, seeds=3):
@@ -37,8 +40,10 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
             "2",
             "--budget",
             "4",
-            "--prototype-steps",
-            "10",
+            "--families",
+            "cliff,momentum,table",
+            "--methods",
+            "boresnet,random,prototype",
             "--out",
             str(tmp_path),
         ],
@@ -48,22 +53,16 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    stats = json.loads((tmp_path / "bo_regret.json").read_text())
-    assert set(stats) == {
-        "boresnet",
-        "random",
-        "grid",
-        "tpe",
-        "tpe_short",
-        "gp",
-        "gp_short",
-        "prototype",
-    }
-    for s in stats.values():
-        assert {"mean", "median", "p90", "within_0.01", "overhead_s"} <= set(s)
-        assert s["mean"] >= 0
-    assert (tmp_path / "bo_regret.md").read_text().count("\n| ") == 9
-    assert all(0 <= s["edge_evals"] <= 4 for s in stats.values())
+    stats = json.loads((tmp_path / "bo_regret.json").read_text())["stats"]
+    assert set(stats) == {"cliff", "momentum", "table", "overall"}
+    assert set(stats["cliff"]) == {"boresnet", "random", "prototype"}
+    assert set(stats["momentum"]) == {"boresnet", "random"}  # the prototype is 1-D only
+    for family in stats.values():
+        for s in family.values():
+            assert s["median"] <= s["p90"] + 1e-12
+    # The overall rows pool normalised regrets: each is a fraction of a loss range.
+    assert all(s["p90"] <= 1.0 + 1e-9 for s in stats["overall"].values())
+    assert (tmp_path / "bo_regret.md").read_text().count("| boresnet |") == 4
     assert (tmp_path / "bo_regret.png").stat().st_size > 5000
 
 
@@ -90,5 +89,8 @@ def test_throughput_quick(tmp_path, study_data):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    for key in ("lightning_img_s", "plain_img_s", "ratio", "bo_overhead_s_1d", "bo_overhead_s_3d"):
-        assert result[key] > 0
+    assert result["ratio"] == pytest.approx(
+        result["lightning_img_s"] / result["plain_img_s"], abs=2e-3
+    )
+    # The issue's bound on one BO step (fit + acquisition, 10 observations, 1-D).
+    assert result["bo_overhead_s_1d"] < 0.5

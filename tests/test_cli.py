@@ -135,6 +135,7 @@ def test_unknown_field_in_yaml(capsys, tmp_path):
     assert code == 2 and "unknown field 'optim.learning_rate'" in err and "optim.lr" in err
 
 
+@pytest.mark.slow
 def test_real_command_prints_exactly_one_error_line(tmp_path):
     import subprocess
     import sys

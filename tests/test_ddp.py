@@ -4,8 +4,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from boresnet.journal import read_journal
 from conftest import REPO, TINY
+
+pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
 
 def test_ddp_study_writes_one_journal(study_data, tmp_path):
@@ -80,6 +84,7 @@ import torch
 from boresnet.config import Config, DataConfig, ModelConfig, TrainerConfig
 from boresnet.module import ResNetClassifier
 from boresnet.trial import run_trial
+
 
 original = ResNetClassifier.training_step
 

@@ -40,6 +40,7 @@ def test_space_round_trip():
     assert space.bounds().flatten().tolist() == pytest.approx([-3, 0, 1, 0.99])
 
 
+@pytest.mark.slow
 def test_finds_1d_minimum_and_beats_random_search():
     space = SearchSpace([LR])
     bo, rs = [], []
@@ -51,6 +52,7 @@ def test_finds_1d_minimum_and_beats_random_search():
     assert np.mean(bo) < np.mean(rs) / 2
 
 
+@pytest.mark.slow
 def test_finds_2d_minimum():
     space = SearchSpace([LR, MOM])
     for seed in range(2):

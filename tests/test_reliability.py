@@ -18,6 +18,8 @@ from boresnet.journal import read_journal
 from boresnet.run_folder import RunFolder, atomic_path
 from conftest import REPO, TINY, make_kmnist, write_idx
 
+pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
+
 CPU = ["--config", str(REPO / "configs" / "cpu.yaml")]
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 """Opening a run folder never executes code: checkpoints load with weights_only=True."""
 
 from pathlib import Path
@@ -50,6 +52,7 @@ def test_evaluate_truncated_checkpoint_is_one_line(capsys, tmp_path):
     assert code == 2 and len(err) == 1 and "best.ckpt" in err[0]
 
 
+@pytest.mark.slow
 def test_resume_of_finished_study_refuses_planted_trial_checkpoint(capsys, study_data, tmp_path):
     run = tmp_path / "run"
     args = ["bo", "--config", str(REPO / "configs" / "cpu.yaml"), "--data-dir", str(study_data)]

@@ -14,6 +14,8 @@ from boresnet.cli import main
 from boresnet.journal import read_journal
 from conftest import REPO, TINY
 
+pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
+
 CFG = ["--config", str(REPO / "configs" / "cpu.yaml")]
 
 
@@ -101,6 +103,11 @@ def test_smoke_whole_study(capsys, study_data, tmp_path):
     assert [e.step for e in events.Images("bo/iteration")] == [2, 3]
     assert "report/confusion_matrix" in events.Tags()["images"]
     assert len(list((run / "trials").glob("trial_*/events.out.tfevents.*"))) == 3
+    # The HParams view: one run per trial, its parameters against its results.
+    for k in range(3):
+        hp = EventAccumulator(str(run / "study" / "hparams" / f"trial_{k:03d}")).Reload()
+        assert {"hparam/objective", "hparam/val_acc"} <= set(hp.Tags()["scalars"])
+        assert "_hparams_/session_start_info" in hp.Tags()["tensors"]
     # evaluate and plot work from the folder alone.
     code, out, _ = run_main(capsys, "evaluate", str(run), "--data-dir", str(study_data))
     result = json.loads(out.strip().splitlines()[-1])

@@ -1,3 +1,5 @@
+import sys
+
 import lightning as L
 import pytest
 
@@ -40,6 +42,7 @@ def test_fast_dev_run_through_run_trial(tiny_data):
     assert result.status == "ok" and result.objective == result.val_loss
 
 
+@pytest.mark.slow
 def test_trial_learns_the_fake_task(tiny_data):
     config = tiny_config(tiny_data, max_epochs=3)
     result = run_trial(config, {"lr": 0.5}, seed=0)
@@ -109,3 +112,14 @@ def test_shipped_configs_parse_and_fast_dev_run(name, tiny_data):
     config.trainer.progress_bar = False
     result = run_trial(config, {"lr": 0.1}, trainer_overrides={"fast_dev_run": True})
     assert result.status == "ok", result
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from boresnet.config import Config, TrainerConfig
+    from boresnet.trial import build_trainer
+
+    config = Config(trainer=TrainerConfig(accelerator="cpu", progress_bar=True))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert build_trainer(config).progress_bar_callback is None  # a log file: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert build_trainer(config).progress_bar_callback is not None
