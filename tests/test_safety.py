@@ -1,9 +1,8 @@
-import pytest
-
 """Opening a run folder never executes code: checkpoints load with weights_only=True."""
 
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
