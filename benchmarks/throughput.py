@@ -1,8 +1,11 @@
-"""Training speed of the Lightning path against a plain PyTorch loop, and BO overhead.
+"""Training speed of the Lightning path against two plain PyTorch loops, and BO overhead.
 
-Both loops train the same ResNet-9 on the same in-memory images, in the same order,
-with the same SGD + one-cycle schedule, batch size and precision. They alternate (A, B,
-A, B, ...) in one process after a warm-up of each, so drift affects both alike. The
+Baselines, both training the same ResNet-9 with the same SGD + one-cycle schedule, batch
+size and precision: the *DataLoader loop* feeds host batches through the project's
+DataLoader (the CPU baseline), and the *tight loop* keeps the whole training set on the
+device, slices shuffled batches there, and runs bf16 autocast and channels-last on a
+GPU, with no framework at all (the GPU baseline: what the hardware can do). All paths
+alternate in one process after a warm-up of each, so drift affects them alike. The
 Lightning figure times the epoch from inside (a callback) and, separately, the whole
 ``fit`` call including its start-up.
 
@@ -107,8 +110,54 @@ def plain_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
     return time.perf_counter() - start, len(datamodule.train_set)
 
 
-def bo_overhead(dim: int, n_obs: int, seed: int = 0) -> tuple[float, float]:
-    """Seconds for one BO step (GP fit + acquisition) and for its figure."""
+def tight_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
+    """One epoch of a minimal device-resident loop: ``(epoch_s, images)``."""
+    datamodule = build_datamodule(config, seed=0)
+    datamodule.setup("fit")
+    x, y = (t.to(device) for t in datamodule.train_set.tensors)
+    channels_last = config.model.channels_last and device.type == "cuda"
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    model = build_module(config).model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    o, batch = config.optim, config.data.batch_size
+    steps = -(-len(x) // batch)
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=lr,
+        momentum=o.momentum,
+        nesterov=o.nesterov,
+        weight_decay=o.weight_decay,
+        foreach=True,
+    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=steps, pct_start=o.warmup_fraction, cycle_momentum=False
+    )
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    model.train()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    order = torch.randperm(len(x), device=device)
+    for i in range(steps):
+        idx = order[i * batch : (i + 1) * batch]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x[idx]).float(), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, len(x)
+
+
+def bo_overhead(dim: int, n_obs: int, seed: int = 0, failures: int = 0) -> tuple[float, float]:
+    """Seconds for one BO step (GP fit + acquisition) and for its figure.
+
+    ``failures`` of the observations diverged: a feasibility GP is fitted too.
+    """
     params = [
         ParamConfig("lr", 1e-3, 10.0, "log"),
         ParamConfig("momentum", 0.0, 0.99, "linear"),
@@ -117,10 +166,13 @@ def bo_overhead(dim: int, n_obs: int, seed: int = 0) -> tuple[float, float]:
     space = SearchSpace(params)
     rng = np.random.default_rng(seed)
     opt = BayesianOptimizer(space, seed=seed)
-    for _ in range(n_obs):
+    for i in range(n_obs):
         p = space.from_unit(torch.tensor(rng.random(dim), dtype=torch.double))
         x = space.to_coords(p).numpy()
-        opt.tell(p, float(np.sum((x - 0.3) ** 2) + 0.05 * rng.standard_normal()))
+        if i < failures:
+            opt.tell(p, None, "diverged")
+        else:
+            opt.tell(p, float(np.sum((x - 0.3) ** 2) + 0.05 * rng.standard_normal()))
     start = time.perf_counter()
     nxt = opt.ask()
     step_s = time.perf_counter() - start
@@ -167,23 +219,28 @@ def main() -> None:
     )
     lightning_epoch(config, lr)  # warm-up: imports, allocator, cudnn autotuning
     plain_epoch(config, lr, device)
-    light, fit, plain = [], [], []
+    tight_epoch(config, lr, device)
+    light, fit, plain, tight = [], [], [], []
     for rep in range(args.reps):
-        order = ("L", "P") if rep % 2 == 0 else ("P", "L")
+        order = ("L", "P", "T") if rep % 2 == 0 else ("T", "P", "L")
         for which in order:
             if which == "L":
                 epoch_s, fit_s, n = lightning_epoch(config, lr)
                 light.append(n / epoch_s)
                 fit.append(n / fit_s)
-            else:
+            elif which == "P":
                 epoch_s, n = plain_epoch(config, lr, device)
                 plain.append(n / epoch_s)
+            else:
+                epoch_s, n = tight_epoch(config, lr, device)
+                tight.append(n / epoch_s)
         print(
             f"rep {rep + 1}: lightning {light[-1]:.0f} img/s (whole fit {fit[-1]:.0f}), "
-            f"plain {plain[-1]:.0f} img/s",
+            f"DataLoader loop {plain[-1]:.0f} img/s, tight loop {tight[-1]:.0f} img/s",
             flush=True,
         )
     o1 = bo_overhead(1, 10)
+    o1f = bo_overhead(1, 10, failures=2)
     o3 = bo_overhead(3, 30)
     result = {
         "device": torch.cuda.get_device_name()
@@ -195,9 +252,14 @@ def main() -> None:
         "lightning_img_s": round(statistics.median(light), 1),
         "lightning_fit_img_s": round(statistics.median(fit), 1),
         "plain_img_s": round(statistics.median(plain), 1),
+        "tight_loop_img_s": round(statistics.median(tight), 1),
+        # The CPU baseline: Lightning against the same DataLoader-fed loop.
         "ratio": round(statistics.median(light) / statistics.median(plain), 3),
+        # The GPU baseline: Lightning against the device-resident tight loop.
+        "ratio_vs_tight": round(statistics.median(light) / statistics.median(tight), 3),
         "fit_ratio": round(statistics.median(fit) / statistics.median(plain), 3),
         "bo_overhead_s_1d": round(o1[0], 3),
+        "bo_overhead_s_1d_with_failures": round(o1f[0], 3),
         "bo_figure_s_1d": round(o1[1], 3),
         "bo_overhead_s_3d": round(o3[0], 3),
         "bo_figure_s_3d": round(o3[1], 3),
