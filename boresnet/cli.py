@@ -130,14 +130,15 @@ def check_fields(command: str, argv: list[str]) -> None:
     """
     if command not in EXTRA_FLAGS:
         return
-    for i, token in enumerate(argv):
+    for path in config_files(argv):
+        _check_yaml(path)
+    for token in argv:
         if not token.startswith("--"):
             continue
         name = token[2:].split("=", 1)[0]
         if name == "config":
-            path = token.split("=", 1)[1] if "=" in token else (argv[i + 1 : i + 2] or [""])[0]
-            _check_yaml(path)
-        elif name not in EXTRA_FLAGS[command]:
+            continue  # the files were checked above
+        if name not in EXTRA_FLAGS[command]:
             problem = unknown_field(name)
             if problem:
                 raise ConfigError(problem)
@@ -169,6 +170,17 @@ def _flatten_keys(data: dict) -> list[str]:
         if isinstance(value, dict):
             out.extend(f"{key}.{field}" for field in value)
     return out
+
+
+def config_files(argv: list[str]) -> list[str]:
+    """The files given with ``--config FILE`` or ``--config=FILE``."""
+    files = []
+    for i, token in enumerate(argv):
+        if token == "--config" and i + 1 < len(argv):
+            files.append(argv[i + 1])
+        elif token.startswith("--config="):
+            files.append(token.split("=", 1)[1])
+    return files
 
 
 def one_line(err: BaseException) -> str:
@@ -213,6 +225,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "evaluate":
             return cmd_evaluate(sub_ns.run_dir, sub_ns.data_dir, sub_ns.accelerator)
         return cmd_plot(sub_ns.run_dir)
+    except ArgumentError as err:
+        # jsonargparse names the key; name the file it may have come from too.
+        files = config_files(argv)
+        where = f" (in {', '.join(files)} or the flags)" if files else ""
+        print(f"boresnet: error: {one_line(err)}{where}", file=sys.stderr)
+        return EXIT_USAGE
     except USER_ERRORS as err:
         print(f"boresnet: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE

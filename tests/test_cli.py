@@ -164,3 +164,11 @@ def test_real_command_prints_exactly_one_error_line(tmp_path):
         "boresnet: error: search.budget: must be in [1, 10000], got 0"
     ]
     assert proc.stdout == "" and not (tmp_path / "o").exists()
+
+
+def test_a_type_error_in_a_config_file_names_the_file(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("search:\n  budget: ten\n")
+    code, _, err = run(capsys, "bo", "--config", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and "search.budget" in err and str(bad) in err
+    assert len(err.strip().splitlines()) == 1
