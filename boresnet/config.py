@@ -214,6 +214,9 @@ class SearchConfig:
     # feasibility GP with constrained log-EI, exclusion zones, or worst-value imputation.
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
+    # The feasibility GP's linear mean: beyond a divergence it stays pessimistic
+    # (README "Benchmarks", ablation boresnet_no_trend).
+    feasibility_trend: bool = True
     # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
     min_distance: float = 0.01
     # Explore instead of refining by less than the noise once the best has stalled for

@@ -43,6 +43,7 @@ from botorch.models import ModelListGP, SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from botorch.optim import optimize_acqf
+from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch.quasirandom import SobolEngine
 
@@ -107,6 +108,8 @@ class BayesianOptimizer:
             ``impute`` (see the module docstring).
         kernel: ``matern`` (Matern-5/2) or ``rbf``, both with BoTorch's dimension-scaled
             length-scale prior.
+        feasibility_trend: Give the feasibility GP a linear mean, so that beyond a
+            divergence it stays pessimistic rather than reverting to its average.
         min_distance: No proposal lies within this many decades (log scale) of an
             evaluated point; on a linear scale, this fraction of the range.
         explore_after: Spend a step exploring when the acquisition's choice only refines
@@ -126,6 +129,7 @@ class BayesianOptimizer:
         transform: str = "none",
         failures: str = "feasibility",
         kernel: str = "matern",
+        feasibility_trend: bool = True,
         min_distance: float = 0.01,
         explore_after: int | None = 2,
     ) -> None:
@@ -146,6 +150,7 @@ class BayesianOptimizer:
         self.transform = transform
         self.failures = failures
         self.kernel = kernel
+        self.feasibility_trend = feasibility_trend
         self.min_distance = min_distance
         self.explore_after = explore_after
         self.observations: list[Observation] = []
@@ -172,6 +177,7 @@ class BayesianOptimizer:
             transform=s.transform,
             failures=s.failures,
             kernel=s.kernel,
+            feasibility_trend=s.feasibility_trend,
             min_distance=s.min_distance,
             explore_after=s.explore_after,
         )
@@ -238,7 +244,9 @@ class BayesianOptimizer:
         return X, Y
 
     # ---------------------------------------------------------------- model
-    def _gp(self, X: torch.Tensor, Y: torch.Tensor, salt: int) -> SingleTaskGP | None:
+    def _gp(
+        self, X: torch.Tensor, Y: torch.Tensor, salt: int, trend: bool = False
+    ) -> SingleTaskGP | None:
         spread = float(Y.max() - Y.min()) if len(Y) else 0.0
         if len(X) < 2 or spread <= CONSTANT_SPREAD * max(1.0, float(Y.abs().max())):
             return None  # too little, or constant: a GP would only model rounding
@@ -249,6 +257,10 @@ class BayesianOptimizer:
             X,
             Y,
             covar_module=covar,
+            # A linear trend for feasibility: divergence has a direction (it comes with a
+            # larger rate), so beyond a divergence the model stays pessimistic instead of
+            # reverting to "feasible" a few length-scales away.
+            mean_module=LinearMean(self.space.dim) if trend else None,
             input_transform=Normalize(self.space.dim, bounds=self.space.bounds(DTYPE)),
             outcome_transform=Standardize(1),
         )
@@ -273,7 +285,9 @@ class BayesianOptimizer:
             objective = self._gp(*self.train_data(), salt=0)
             feasibility = None
             if self.failures == "feasibility":
-                feasibility = self._gp(*self.feasibility_data(), salt=1)
+                feasibility = self._gp(
+                    *self.feasibility_data(), salt=1, trend=self.feasibility_trend
+                )
             self._models, self._models_n = (objective, feasibility), n
         return self._models
 
