@@ -45,7 +45,7 @@ tensorboard: $(STAMP)  ## TensorBoard over all runs
 	$(BIN)/tensorboard --logdir lightning_logs
 
 bench: $(STAMP)  ## quick versions of the benchmarks (the committed results stay untouched)
-	$(BIN)/python benchmarks/bo_regret.py --reps 10 --out lightning_logs/bench
+	$(BIN)/python benchmarks/bo_regret.py --reps 5 --methods boresnet,random,grid,tpe_short,gp_short,prototype --out lightning_logs/bench
 	$(BIN)/python benchmarks/throughput.py --quick --out lightning_logs/bench/throughput.json
 
 clean:
