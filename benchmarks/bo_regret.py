@@ -277,6 +277,64 @@ def summarise(values: list[float]) -> dict[str, float]:
     }
 
 
+FLOOR = 1e-4  # regrets below this (1% of the noise) count as this in ratios: ties, not 0/0
+
+
+def ratio(a: float, b: float) -> str:
+    """``a / b`` with both floored at :data:`FLOOR`, as text."""
+    return f"{max(a, FLOOR) / max(b, FLOOR):.2f}"
+
+
+def render(data: dict, noise: float) -> str:
+    """The Markdown of ``bo_regret.md`` from the JSON the benchmark wrote."""
+    args, stats = data["args"], data["stats"]
+    families = [f for f in stats if f != "overall"]
+    methods = list(stats["overall"])
+    lines = [
+        f"Regret after {args['budget']} evaluations, {args['reps']} instances per family "
+        f"(noise sd {noise:.4f}, measured between training seeds). Per family: noise-free "
+        "regret of the reported point, in loss units. Overall: regret as a fraction of "
+        "each instance's loss range, all families pooled (the prototype runs in 1-D only). "
+        f"Ratios: median over the best peer's median, and over random search's (regrets "
+        f"below {FLOOR} count as {FLOOR}).",
+        "",
+        "**Median regret per family** (the last two columns: overall, normalised)",
+        "",
+        "| method | " + " | ".join(families) + " | overall median | overall p90 |",
+        "|---|" + "---|" * (len(families) + 2),
+    ]
+    for m in methods:
+        cells = [f"{stats[f][m]['median']:.4f}" if m in stats[f] else "n/a" for f in families]
+        o = stats["overall"][m]
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {o['median']:.4f} | {o['p90']:.4f} |")
+    lines.append("")
+    for fam in [*families, "overall"]:
+        peers = [m for m in stats[fam] if not m.startswith("boresnet")]
+        best_peer = min((stats[fam][m]["median"] for m in peers), default=math.nan)
+        rnd = stats[fam].get("random", {}).get("median", math.nan)
+        lines += [
+            f"**{fam}**",
+            "",
+            "| method | median | p90 | mean | vs best peer | vs random | failures | at an edge |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for m, s in stats[fam].items():
+            lines.append(
+                f"| {m} | {s['median']:.4f} | {s['p90']:.4f} | {s['mean']:.4f} | "
+                f"{ratio(s['median'], best_peer)} | {ratio(s['median'], rnd)} | "
+                f"{s['failures']:.1f} | {s['edge']:.1f} |"
+            )
+        lines.append("")
+    overhead = stats["overall"].get("boresnet", {}).get("overhead_s")
+    if overhead is not None:
+        lines.append(f"boresnet's overhead: {overhead:.3f} s per evaluation (ask + tell).")
+    if "wall_s" in data:
+        lines.append(
+            f"Wall time of this benchmark: {data['wall_s']} s on {args['workers']} workers."
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Run every method on every family; print and save the tables, JSON and figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -287,7 +345,16 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--render", metavar="JSON", help="only rewrite the tables of an earlier run's JSON"
+    )
     args = parser.parse_args()
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        text = render(data, Table(Path(data["args"]["table"])).noise())
+        (Path(args.render).parent / "bo_regret.md").write_text(text + "\n")
+        print(text)
+        return
 
     families, methods = args.families.split(","), args.methods.split(",")
     tasks = [
@@ -316,47 +383,18 @@ def main() -> None:
             s["n"] = len(mine)
             stats[fam][m] = {k: round(v, 5) for k, v in s.items()}
 
-    lines = [
-        f"Regret after {args.budget} evaluations, {args.reps} instances per family "
-        f"(noise sd {Table(Path(args.table)).noise():.4f}, measured between training seeds). "
-        "Per family: noise-free regret of the reported point, in loss units. Overall: "
-        "regret as a fraction of each instance's loss range, all families pooled "
-        "(the prototype runs in 1-D only). Ratio: median over the best peer's median.",
-        "",
-    ]
-    for fam in [*families, "overall"]:
-        peers = [m for m in stats[fam] if not m.startswith("boresnet")]
-        best_peer = min((stats[fam][m]["median"] for m in peers), default=float("nan"))
-        lines += [
-            f"**{fam}**",
-            "",
-            "| method | median | p90 | mean | vs best peer | vs random | failures | at an edge |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for m, s in stats[fam].items():
-            rnd = stats[fam].get("random", {}).get("median", float("nan"))
-            lines.append(
-                f"| {m} | {s['median']:.4f} | {s['p90']:.4f} | {s['mean']:.4f} | "
-                f"{s['median'] / max(best_peer, 1e-9):.2f} | {s['median'] / max(rnd, 1e-9):.2f} | "
-                f"{s['failures']:.1f} | {s['edge']:.1f} |"
-            )
-        lines.append("")
-    boresnet_overhead = stats["overall"].get("boresnet", {}).get("overhead_s")
-    if boresnet_overhead is not None:
-        lines.append(f"boresnet's overhead: {boresnet_overhead:.3f} s per evaluation (ask + tell).")
-    lines.append(f"Wall time of this benchmark: {elapsed:.0f} s on {args.workers} workers.")
-    text = "\n".join(lines)
-    print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    data = {"args": vars(args), "stats": stats, "wall_s": round(elapsed)}
+    (out / "bo_regret.json").write_text(json.dumps(data, indent=2) + "\n")
+    text = render(data, Table(Path(args.table)).noise())
+    print(text)
     (out / "bo_regret.md").write_text(text + "\n")
-    (out / "bo_regret.json").write_text(
-        json.dumps({"args": vars(args), "stats": stats}, indent=2) + "\n"
-    )
 
     fig, axes = plt.subplots(1, len(families) + 1, figsize=(3.2 * (len(families) + 1), 3.4))
+    plotted = [m for m in methods if m == "boresnet" or not m.startswith("boresnet")]
     for ax, fam in zip(np.atleast_1d(axes), [*families, "overall"], strict=True):
-        for m in methods:
+        for m in plotted:
             mine = [
                 r["per_k"] for r in rows if r["method"] == m and fam in (r["family"], "overall")
             ]
