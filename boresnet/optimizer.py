@@ -66,6 +66,7 @@ EXCLUDE_RADIUS = 0.1
 # drift): the step explores the most uncertain feasible point instead. Chosen on the
 # landscape families of benchmarks/bo_regret.py (README "Benchmarks").
 LOCAL_RADIUS = 0.1
+MIN_RELATIVE_GAIN = 0.01
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is
 # "at" the bound.
 BOUND_MARGIN = 0.1
@@ -491,13 +492,23 @@ class BayesianOptimizer:
         if not ((X - coords).abs() <= near).all(-1).any():
             return False
         gain = self.best_f() - float(self.predict(coords.unsqueeze(0))[0])
-        return gain < (self.noise_sd() or 0.0)
+        return gain < self.worthwhile_gain()
+
+    def worthwhile_gain(self) -> float:
+        """The smallest improvement worth an evaluation, in modelled units.
+
+        The GP's noise estimate, and on the log scale at least 1% (a difference of 0.01
+        in log(loss)): a GP that believes the data noiseless would otherwise chase
+        drifts of a few thousandths across a plateau.
+        """
+        floor = MIN_RELATIVE_GAIN if self.transform == "log" else 0.0
+        return max(self.noise_sd() or 0.0, floor)
 
     def _stagnant(self) -> bool:
-        """Whether the best result has not improved by more than the noise lately."""
+        """Whether the best result has not improved by a worthwhile gain lately."""
         if self.explore_after is None:
             return False
-        noise = self.noise_sd() or 0.0
+        noise = self.worthwhile_gain()
         best, since = math.inf, 0
         for o in self.observations:
             value = self._forward(o.value) if o.ok else math.inf
