@@ -24,7 +24,7 @@ from boresnet.journal import read_journal
 from boresnet.report import CheckpointError, test_checkpoint, write_summary_figures
 from boresnet.resume import check_resume, load_run_config
 from boresnet.run_folder import RunFolder
-from boresnet.study import new_run_dir, start_study
+from boresnet.study import is_primary, new_run_dir, start_study
 from boresnet.trial import check_hardware, run_trial
 
 EXIT_OK, EXIT_NO_RESULT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -43,9 +43,10 @@ def cmd_train(ns: Namespace) -> int:
         raise CommandError(f"--lr: must be > 0, got {lr}")
     result = run_trial(config, {"lr": lr}, seed=config.seed, log_dir=config.out, name="train")
     record: dict[str, Any] = {"lr": lr, **result.to_dict()}
-    if result.status != "ok":
-        print(f"trial {result.status}: {result.error}", file=sys.stderr)
-    print(json.dumps(record))
+    if is_primary():  # under data parallelism every rank gets here: one line, not two
+        if result.status != "ok":
+            print(f"trial {result.status}: {result.error}", file=sys.stderr)
+        print(json.dumps(record))
     return EXIT_NO_RESULT if result.status == "failed" else EXIT_OK
 
 
