@@ -192,8 +192,8 @@ def draw_iteration(
             top.set_xscale("log")
         # The whole range, always: failures drawn on the edge add no data limits.
         top.set_xlim(space.params[j].low, space.params[j].high)
-        if opt.transform == "log":
-            top.set_yscale("log")
+        if opt.transform == "log" and any(o.ok for o in opt.observations):
+            top.set_yscale("log")  # (with no success yet there is nothing to scale)
         bottom.set_xlabel(
             LABELS.get(space.names[j], space.names[j])
             + (" (slice through incumbent)" if d > 1 else "")

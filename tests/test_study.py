@@ -107,7 +107,7 @@ def test_smoke_whole_study(capsys, study_data, tmp_path):
     for k in range(3):
         hp = EventAccumulator(str(run / "study" / "hparams" / f"trial_{k:03d}")).Reload()
         assert {"hparam/objective", "hparam/val_acc"} <= set(hp.Tags()["scalars"])
-        assert "_hparams_/session_start_info" in hp.Tags()["tensors"]
+        assert "_hparams_/session_start_info" in hp.PluginTagToContent("hparams")
     # evaluate and plot work from the folder alone.
     code, out, _ = run_main(capsys, "evaluate", str(run), "--data-dir", str(study_data))
     result = json.loads(out.strip().splitlines()[-1])
