@@ -213,6 +213,9 @@ class Table:
                 j = int(np.argmin(abs(self.x - float(r["log10_lr"]))))
                 self.curves[i, j] = float(r["objective"])
         self.curves = self.curves[~np.isnan(self.curves).all(axis=1)]
+        # A finite loss over 10x chance level is a blown-up run: boresnet's trials call it
+        # diverged (boresnet/trial.py), and so does the table (lr = 10 reached 1.7e7).
+        self.curves[self.curves > 10 * math.log(10)] = np.nan
         # A learning rate that diverged for any seed counts as diverged on the mean curve.
         self.mean = self.curves.mean(axis=0)
 

@@ -27,6 +27,11 @@ from boresnet.config import Config, ConfigError, with_params
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
 from boresnet.module import ResNetClassifier
 
+# A validation loss this many times chance level (ln 10 for 10 classes) means the weights
+# blew up without reaching NaN: lr = 10 on the CPU profile ended at 1.7e7 and 4.7e10
+# (benchmarks/data/lr_table.csv, the docs study). It is a divergence, not a loss to model.
+BLOWN_UP_FACTOR = 10.0
+BLOWN_UP_LOSS = BLOWN_UP_FACTOR * math.log(10)
 # Disk full, quota exceeded, read-only file system: the machine, not the learning rate.
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
 
@@ -242,6 +247,12 @@ def run_trial(
                 status, error = "failed", "training ended without a validation result"
             elif not (math.isfinite(val_loss) and math.isfinite(val_acc)):
                 status, error = "diverged", f"validation loss is {val_loss}"
+            elif val_loss > BLOWN_UP_LOSS:
+                status, error = (
+                    "diverged",
+                    f"validation loss {val_loss:.3g} is over {BLOWN_UP_FACTOR:g}x chance level: "
+                    "the weights blew up (the learning rate is too high)",
+                )
             else:
                 objective = objective_of(config, val_loss, val_acc)
         if status != "ok":

@@ -2,6 +2,7 @@ import sys
 
 import lightning as L
 import pytest
+import torch
 
 from boresnet.config import Config
 from boresnet.module import ResNetClassifier
@@ -123,3 +124,14 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     assert build_trainer(config).progress_bar_callback is None  # a log file: no bar
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert build_trainer(config).progress_bar_callback is not None
+
+
+def test_a_blown_up_finite_loss_is_a_divergence(tiny_data, monkeypatch):
+    def huge(self, batch, batch_idx):
+        self.log("val_loss", torch.tensor(4.7e10), on_epoch=True, batch_size=len(batch[1]))
+        self.log("val_acc", torch.tensor(0.09), on_epoch=True, batch_size=len(batch[1]))
+
+    monkeypatch.setattr(ResNetClassifier, "validation_step", huge)
+    result = run_trial(tiny_config(tiny_data, max_epochs=1), {"lr": 0.1})
+    assert result.status == "diverged" and result.objective is None
+    assert "chance level" in result.error
