@@ -235,7 +235,9 @@ def save_iteration_figure(
     opt = BayesianOptimizer.from_config(config, records)
     next_params = opt.ask()
     fig = draw_iteration(
-        opt, next_params, title=iteration_title(k, config.search.budget, next_params)
+        opt,
+        next_params,
+        title=iteration_title(k, config.search.budget, next_params, opt.last_proposal_kind),
     )
     folder.save(folder.iteration_figure(k), lambda path: fig.savefig(path, dpi=110))
     if writer is not None:
@@ -244,11 +246,21 @@ def save_iteration_figure(
     close(fig)
 
 
-def iteration_title(iteration: int, budget: int, next_params: dict[str, float] | None) -> str:
-    """Title of an iteration figure: how many evaluations, and what comes next."""
+def iteration_title(
+    iteration: int, budget: int, next_params: dict[str, float] | None, kind: str | None = None
+) -> str:
+    """Title of an iteration figure: how many evaluations, what comes next, and why.
+
+    ``kind`` ``explore`` says that the next point is a forced exploration step (the
+    acquisition's best would only have refined a point by less than is worth a trial),
+    so a reader does not look for it at the acquisition's peak.
+    """
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
-    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}"
+    why = "\n(exploring: the acquisition's peak would refine by less than the noise)"
+    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + (
+        why if kind == "explore" else ""
+    )
 
 
 def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) -> Figure:

@@ -172,10 +172,12 @@ def test_interrupt_abandons_trial_and_says_how_to_resume(study_data, tmp_path, s
     assert 1 <= len(records) < 6
     # What the study guarantees: a resume (here with no trial left to run) redraws
     # every figure the interruption skipped.
-    done = len(records)
-    code = main(["bo", "--resume", str(run), "--budget", str(done)])
+    budget = max(len(records), 2)  # a budget below n_init (2) is refused
+    code = main(["bo", "--resume", str(run), "--budget", str(budget)])
     assert code == 0
-    for k in range(2, done + 1):
+    records = read_journal(run / "trials.jsonl")
+    assert len(records) == budget
+    for k in range(2, budget + 1):
         assert (run / "figures" / f"iteration_{k:02d}.png").stat().st_size > 5000, k
 
 
