@@ -94,6 +94,10 @@ def test_every_written_file_is_atomic(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed while writing")
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    (tmp_path / "fresh.txt").write_text("x")  # what a plain open() gives here
+    RunFolder(tmp_path).save(tmp_path / "figure.png", lambda path: path.write_bytes(b"png"))
+    mode = (tmp_path / "figure.png").stat().st_mode & 0o777
+    assert mode == (tmp_path / "fresh.txt").stat().st_mode & 0o777  # not mkstemp's 0600
     RunFolder(tmp_path).write_summary({"value": math.nan, "list": [math.inf]})
     assert json.loads(target.read_text()) == {"value": None, "list": [None]}  # never bare NaN
 
