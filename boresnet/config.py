@@ -200,27 +200,30 @@ class SearchConfig:
 
     params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
     budget: int = 10
-    # Two Sobol points, then the model: a third did not lower the regret on the
-    # landscape families (benchmarks/bo_regret.py, README "Benchmarks", ablations).
+    # Two Sobol points, then the model: a third helped on 3 of the 7 landscape families
+    # and hurt on 3, pooled median 0.0017 vs 0.0012 (benchmarks/bo_regret.py, README).
     n_init: int = 2
     # Validation loss rather than error: it is continuous where accuracy saturates.
     objective: Literal["val_loss", "val_error"] = "val_loss"
     # Model log(objective): loss curves span decades (0.1 at the optimum, 2.3 at chance),
     # and on the log scale a stationary GP fits both the valley and the plateau. It
-    # lowered the median regret on 5 of the 7 landscape families (README "Benchmarks").
+    # lowered the median regret 2-8x on 4 of the 7 landscape families and raised it on
+    # two (two_minima, momentum); pooled median 0.0012 vs 0.0026 (README "Benchmarks").
     transform: Literal["none", "log"] = "log"
     acquisition: str = "logei"
     # How failed/diverged trials inform the search (boresnet/optimizer.py): a
-    # feasibility GP with constrained log-EI, exclusion zones, or worst-value imputation.
+    # feasibility GP with constrained log-EI, exclusion zones, or worst-value imputation
+    # (7x and 6x the feasibility model's median regret on the cliff family, README).
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
-    # The feasibility GP's linear mean: beyond a divergence it stays pessimistic
-    # (README "Benchmarks", ablation boresnet_no_trend).
+    # The feasibility GP's linear mean: beyond a divergence it stays pessimistic;
+    # without it the cliff family's median regret is 1.7x (README "Benchmarks").
     feasibility_trend: bool = True
     # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
     min_distance: float = 0.01
     # Explore instead of refining by less than the noise once the best has stalled for
-    # this many evaluations (boresnet/optimizer.py); null: never.
+    # this many evaluations (boresnet/optimizer.py); null: never. Without it the pooled
+    # 90th-percentile regret goes from 0.130 to 0.297 (README "Benchmarks").
     explore_after: int | None = 2
     # 10 restarts from 512 raw samples: a BO step takes 0.1 s in 1-D, 0.18 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
