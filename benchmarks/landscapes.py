@@ -101,16 +101,28 @@ def _valley(x: float, opt: float, floor: float, left_width: float, rise: float) 
     return min(floor + left + right, CHANCE + 0.05)
 
 
-def cliff(rng: np.random.Generator, noise: float) -> Landscape:
-    """Valley whose optimum lies right below a divergence cliff (NaN above it)."""
-    opt = rng.uniform(-1.5, 0.5)
-    edge = opt + rng.uniform(0.02, 0.3)
+def _valley_with_cliff(
+    rng: np.random.Generator,
+    noise: float,
+    family: str,
+    optimum: tuple[float, float],
+    gap: tuple[float, float],
+    bounds: tuple[float, float],
+) -> Landscape:
+    """A valley with its optimum drawn from ``optimum`` and a cliff ``gap`` above it."""
+    opt = rng.uniform(*optimum)
+    edge = opt + rng.uniform(*gap)
     floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
 
     def f(x: np.ndarray) -> float:
         return math.nan if x[0] > edge else _valley(x[0], opt, floor, lw, rise)
 
-    return Landscape("cliff", [Param("lr", -4.0, 1.0)], f, noise)
+    return Landscape(family, [Param("lr", *bounds)], f, noise)
+
+
+def cliff(rng: np.random.Generator, noise: float) -> Landscape:
+    """Valley whose optimum lies right below a divergence cliff (NaN above it)."""
+    return _valley_with_cliff(rng, noise, "cliff", (-1.5, 0.5), (0.02, 0.3), (-4.0, 1.0))
 
 
 def bound(rng: np.random.Generator, noise: float) -> Landscape:
@@ -167,14 +179,7 @@ def two_minima(rng: np.random.Generator, noise: float) -> Landscape:
 
 def wide(rng: np.random.Generator, noise: float) -> Landscape:
     """An 8-decade range (1e-6 to 100) with a valley and a cliff somewhere inside."""
-    opt = rng.uniform(-3.5, 0.5)
-    edge = opt + rng.uniform(0.2, 1.0)
-    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
-
-    def f(x: np.ndarray) -> float:
-        return math.nan if x[0] > edge else _valley(x[0], opt, floor, lw, rise)
-
-    return Landscape("wide", [Param("lr", -6.0, 2.0)], f, noise)
+    return _valley_with_cliff(rng, noise, "wide", (-3.5, 0.5), (0.2, 1.0), (-6.0, 2.0))
 
 
 def momentum(rng: np.random.Generator, noise: float) -> Landscape:

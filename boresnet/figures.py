@@ -217,7 +217,11 @@ def draw_iteration(
 
 
 def save_iteration_figure(
-    config: Config, folder: RunFolder, records: list[TrialRecord], writer=None
+    config: Config,
+    folder: RunFolder,
+    records: list[TrialRecord],
+    writer=None,
+    opt: BayesianOptimizer | None = None,
 ) -> None:
     """Draw and save the figure of the iteration after ``len(records)`` evaluations.
 
@@ -230,9 +234,12 @@ def save_iteration_figure(
         folder: The run folder.
         records: The first ``k`` journal records.
         writer: TensorBoard ``SummaryWriter`` to log the figure to (optional).
+        opt: The optimiser already told exactly these records (the study's own), so
+            that its fitted models and proposal are reused; rebuilt from them if absent.
     """
     k = len(records)
-    opt = BayesianOptimizer.from_config(config, records)
+    if opt is None or len(opt.observations) != k:
+        opt = BayesianOptimizer.from_config(config, records)
     next_params = opt.ask()
     fig = draw_iteration(
         opt,

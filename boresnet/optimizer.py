@@ -157,6 +157,7 @@ class BayesianOptimizer:
         self.observations: list[Observation] = []
         self._models: tuple[SingleTaskGP | None, SingleTaskGP | None] = (None, None)
         self._models_n = -1
+        self._proposal: tuple[int, dict[str, float], str] | None = None
         self.last_proposal_kind = "sobol"
 
     @classmethod
@@ -534,8 +535,20 @@ class BayesianOptimizer:
         return points[int(torch.argmax(score))]
 
     def ask(self) -> dict[str, float]:
-        """Propose the next point to evaluate (deterministic given the observations)."""
+        """Propose the next point to evaluate (deterministic given the observations).
+
+        The proposal is cached until the next ``tell``: the study draws it into the
+        iteration figure and then evaluates it, and must not optimise twice.
+        """
         n = len(self.observations)
+        if self._proposal is not None and self._proposal[0] == n:
+            self.last_proposal_kind = self._proposal[2]
+            return dict(self._proposal[1])
+        params = self._propose(n)
+        self._proposal = (n, dict(params), self.last_proposal_kind)
+        return params
+
+    def _propose(self, n: int) -> dict[str, float]:
         acq = None if n < self.n_init else self.acquisition_function()
         if acq is None:
             self.last_proposal_kind = "sobol"

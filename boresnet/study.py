@@ -120,9 +120,11 @@ class Study:
             if keep is None or path != self.folder.trial_checkpoint(keep):
                 path.unlink(missing_ok=True)
 
-    def _draw(self, records: list[TrialRecord], k: int) -> None:
+    def _draw(
+        self, records: list[TrialRecord], k: int, opt: BayesianOptimizer | None = None
+    ) -> None:
         if self.primary and k >= 2:
-            save_iteration_figure(self.config, self.folder, records[:k], self.writer)
+            save_iteration_figure(self.config, self.folder, records[:k], self.writer, opt)
 
     def run(self) -> dict[str, Any]:
         """Run the study to its budget (continuing a journal) and write the report."""
@@ -170,7 +172,7 @@ class Study:
             if self.primary:
                 self._log_scalars(opt, rec)
             self._progress(opt, rec, len(records))
-            self._draw(records, len(records))
+            self._draw(records, len(records), opt)
         if self.primary:
             self._prune_checkpoints(opt)
         summary, _ = summarise(

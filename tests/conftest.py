@@ -36,6 +36,23 @@ TINY = [
 ]
 
 
+def bo_args(data, run_dir, budget=3, *extra) -> list[str]:
+    """``boresnet bo`` arguments of a tiny CPU study in ``run_dir``."""
+    return [
+        "bo",
+        "--config",
+        str(REPO / "configs" / "cpu.yaml"),
+        "--data-dir",
+        str(data),
+        *TINY,
+        "--budget",
+        str(budget),
+        "--run-dir",
+        str(run_dir),
+        *extra,
+    ]
+
+
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
     """Write ``array`` (uint8) in the IDX format torchvision reads."""
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)

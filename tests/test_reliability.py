@@ -16,7 +16,7 @@ from boresnet.cli import main
 from boresnet.config import Config, to_dict
 from boresnet.journal import read_journal
 from boresnet.run_folder import RunFolder, atomic_path
-from conftest import REPO, TINY, make_kmnist, write_idx
+from conftest import REPO, bo_args, make_kmnist, write_idx
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
@@ -24,18 +24,7 @@ CPU = ["--config", str(REPO / "configs" / "cpu.yaml")]
 
 
 def bo(data, run, budget=2, *extra):
-    return [
-        "bo",
-        *CPU,
-        "--data-dir",
-        str(data),
-        *TINY,
-        "--budget",
-        str(budget),
-        "--run-dir",
-        str(run),
-        *extra,
-    ]
+    return bo_args(data, run, budget, *extra)
 
 
 def one_error(capsys, args):

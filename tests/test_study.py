@@ -12,26 +12,11 @@ import pytest
 
 from boresnet.cli import main
 from boresnet.journal import read_journal
-from conftest import REPO, TINY
+from conftest import REPO, TINY, bo_args
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
 CFG = ["--config", str(REPO / "configs" / "cpu.yaml")]
-
-
-def bo_args(data, run_dir, budget=3, *extra):
-    return [
-        "bo",
-        *CFG,
-        "--data-dir",
-        str(data),
-        *TINY,
-        "--budget",
-        str(budget),
-        "--run-dir",
-        str(run_dir),
-        *extra,
-    ]
 
 
 def run_main(capsys, *args):
