@@ -252,22 +252,24 @@ class BayesianOptimizer:
         spread = float(Y.max() - Y.min()) if len(Y) else 0.0
         if len(X) < 2 or spread <= CONSTANT_SPREAD * max(1.0, float(Y.abs().max())):
             return None  # too little, or constant: a GP would only model rounding
-        covar = get_covar_module_with_dim_scaled_prior(
-            self.space.dim, use_rbf_kernel=self.kernel == "rbf"
-        )
-        model = SingleTaskGP(
-            X,
-            Y,
-            covar_module=covar,
-            # A linear trend for feasibility: divergence has a direction (it comes with a
-            # larger rate), so beyond a divergence the model stays pessimistic instead of
-            # reverting to "feasible" a few length-scales away.
-            mean_module=LinearMean(self.space.dim) if trend else None,
-            input_transform=Normalize(self.space.dim, bounds=self.space.bounds(DTYPE)),
-            outcome_transform=Standardize(1),
-        )
+        # Build and fit under one seed: LinearMean draws its initial weights from the
+        # global generator, so building outside would make a proposal depend on what
+        # the process did before (a resumed study would diverge from an unbroken one).
         with torch.random.fork_rng():
             torch.manual_seed(self.seed * 100_003 + 31 * len(self.observations) + salt)
+            model = SingleTaskGP(
+                X,
+                Y,
+                covar_module=get_covar_module_with_dim_scaled_prior(
+                    self.space.dim, use_rbf_kernel=self.kernel == "rbf"
+                ),
+                # A linear trend for feasibility: divergence has a direction (it comes
+                # with a larger rate), so beyond a divergence the model stays
+                # pessimistic instead of reverting to "feasible" a few length-scales away.
+                mean_module=LinearMean(self.space.dim) if trend else None,
+                input_transform=Normalize(self.space.dim, bounds=self.space.bounds(DTYPE)),
+                outcome_transform=Standardize(1),
+            )
             try:
                 fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
             except ModelFittingError as err:

@@ -75,6 +75,22 @@ def test_same_seed_same_proposals_different_seed_different():
     assert proposals(3)[:2] != proposals(4)[:2]
 
 
+def test_proposal_does_not_depend_on_the_global_random_state():
+    # A resumed study (a fresh process) must propose what the unbroken one would have:
+    # the GPs (the feasibility GP's LinearMean draws random initial weights) are built
+    # under the optimiser's own seed, not whatever the process drew before.
+    def proposal(draws):
+        torch.manual_seed(1234)
+        torch.randn(draws)
+        opt = BayesianOptimizer(SearchSpace([LR]), seed=0)
+        for x in (-2.5, -1.0, -0.2, 0.1):
+            opt.tell({"lr": 10**x}, cliff_1d({"lr": 10**x}))
+        opt.tell({"lr": 10**0.6}, math.nan)
+        return opt.ask()["lr"]
+
+    assert proposal(0) == proposal(5) == proposal(17)
+
+
 def test_failures_are_imputed_and_not_reproposed():
     space = SearchSpace([LR])
     opt = BayesianOptimizer(space, seed=0, failures="impute")
