@@ -38,6 +38,8 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
             str(tmp_path / "table.csv"),
             "--reps",
             "2",
+            "--table-reps",
+            "3",
             "--budget",
             "4",
             "--families",
@@ -57,6 +59,7 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
     assert set(stats) == {"cliff", "momentum", "table", "overall"}
     assert set(stats["cliff"]) == {"boresnet", "random", "prototype"}
     assert set(stats["momentum"]) == {"boresnet", "random"}  # the prototype is 1-D only
+    assert stats["cliff"]["boresnet"]["n"] == 2 and stats["table"]["boresnet"]["n"] == 3
     for family in stats.values():
         for s in family.values():
             assert s["median"] <= s["p90"] + 1e-12
