@@ -470,7 +470,13 @@ class BayesianOptimizer:
         return self.space.from_coords(chosen)
 
     def _maximise(self, acq) -> torch.Tensor:
-        """The acquisition's best point outside the neighbourhoods of evaluated points."""
+        """The acquisition's best point outside the neighbourhoods of evaluated points.
+
+        Only points the feasibility model thinks more likely to train than to diverge
+        are candidates (while any exists): constrained EI alone still sent a large
+        enough EI into a likely divergence (cliff family median regret 0.0026 without
+        this filter, 0.0017 with it; README "Benchmarks").
+        """
         bounds = self.space.bounds(DTYPE)
         found, _ = optimize_acqf(
             acq,
@@ -492,6 +498,9 @@ class BayesianOptimizer:
         candidates = torch.cat([found, edges, fill])
         candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
         candidates = candidates[~self._excluded(candidates)]
+        prob = self.failure_probability(candidates)
+        if prob is not None and bool((prob < 0.5).any()):
+            candidates = candidates[prob < 0.5]
         with torch.no_grad():
             values = acq(candidates.unsqueeze(-2))
         return candidates[int(torch.argmax(values))]

@@ -196,12 +196,14 @@ def test_after_a_divergence_above_the_optimum_the_search_probes_just_below_it(se
     below = []
     for _ in range(3):
         p = opt.ask()
-        below.append(failure - 0.5 <= math.log10(p["lr"]) < failure)
+        x = math.log10(p["lr"])
+        below.append(failure - 0.5 <= x < failure)
+        assert x < failure, "a proposal at or beyond the divergence"
         opt.tell(p, cliff_1d(p))
     assert any(below), [round(math.log10(o.params["lr"]), 2) for o in opt.observations]
     # The divergence did not become "the loss is bad from here on": the GP only saw successes.
     assert len(opt.train_data()[0]) == sum(o.ok for o in opt.observations)
-    prob = opt.failure_probability(torch.tensor([[0.9], [-2.5]], dtype=torch.double))
+    prob = opt.failure_probability(torch.tensor([[failure], [-2.5]], dtype=torch.double))
     assert float(prob[0]) > 0.5 > float(prob[1])
 
 
