@@ -259,12 +259,16 @@ def iteration_title(
     """Title of an iteration figure: how many evaluations, what comes next, and why.
 
     ``kind`` ``explore`` says that the next point is a forced exploration step (the
-    acquisition's best would only have refined a point by less than is worth a trial),
-    so a reader does not look for it at the acquisition's peak.
+    acquisition's best would only have refined a point by less than is worth a trial;
+    the step maximises EI under an optimistic prior instead), so a reader does not look
+    for it at the drawn acquisition's peak.
     """
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
-    why = "\n(exploring: the acquisition's peak would refine by less than the noise)"
+    why = (
+        "\n(exploring: the acquisition's peak would gain too little; next = EI if the"
+        " unexplored were as good as the best)"
+    )
     return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + (
         why if kind == "explore" else ""
     )

@@ -9,7 +9,8 @@ How failed and diverged trials enter (``failures``):
 
 - ``feasibility`` (default): the objective GP sees successes only; a second GP models a
   feasibility outcome (+1 ok, -1 failed) and ``LogConstrainedExpectedImprovement``
-  weights EI by the probability that training does not diverge. A divergence says
+  weights EI by the probability that training does not diverge; points that model
+  thinks more likely to diverge than not are no candidates. A divergence says
   "infeasible here", not "the loss is bad from here on", so the region just below a
   divergence cliff (where SGD's optimum often is) stays attractive.
 - ``exclude``: the objective GP sees successes only; a neighbourhood of each failure is
@@ -21,6 +22,12 @@ Noise: a point within ``min_distance`` (0.01 decades on a log scale) of an evalu
 is never proposed again: the proposal is the best acquisition value outside those
 neighbourhoods. The reported incumbent is the evaluated point with the lowest GP
 posterior mean, not the luckiest single draw.
+
+Exploration: when the best has stalled and the acquisition would only refine a point
+by less than a worthwhile gain, the step maximises the same acquisition on a copy of
+the GP whose prior mean is the best value seen (:meth:`BayesianOptimizer.exploration_point`):
+unexplored regions then look as good as the best, so a narrow basin on a plateau or a
+second minimum gets a look.
 """
 
 from __future__ import annotations
@@ -115,10 +122,10 @@ class BayesianOptimizer:
             divergence it stays pessimistic rather than reverting to its average.
         min_distance: No proposal lies within this many decades (log scale) of an
             evaluated point; on a linear scale, this fraction of the range.
-        explore_after: Spend a step exploring when the acquisition's choice only refines
-            a point by less than the noise (see ``LOCAL_RADIUS``) and the best result
-            has not improved by more than the noise for this many evaluations;
-            ``None`` never forces exploration.
+        explore_after: Spend a step exploring (:meth:`exploration_point`) when the
+            acquisition's choice only refines a point (see ``LOCAL_RADIUS``) by less
+            than :meth:`worthwhile_gain` and the best result has not improved by that
+            much for this many evaluations; ``None`` never forces exploration.
     """
 
     def __init__(
@@ -321,7 +328,7 @@ class BayesianOptimizer:
             log: Log-EI (default: as configured) or EI in linear units.
             optimistic: Give the objective GP the best value seen as its prior mean, so
                 that far from the data it expects the best rather than the average
-                (the exploration step's acquisition: see :meth:`_explore`).
+                (the exploration step's acquisition: see :meth:`exploration_point`).
         """
         objective, feasibility = self.models()
         if objective is None:
@@ -547,15 +554,19 @@ class BayesianOptimizer:
             best = min(best, value)
         return since >= self.explore_after
 
-    def _explore(self) -> torch.Tensor:
+    def exploration_point(self) -> torch.Tensor:
         """The exploration step: constrained log-EI under an optimistic prior mean.
 
         Where the GP has seen nothing it expects the best value seen so far, not the
         average, so EI goes to the unexplored regions that could still hold a better
         basin (never to the known-bad ones, never into a likely divergence). Measured
-        against the feasible point of highest posterior sd (the previous rule: plateau
-        median regret 0.0071, this rule 0.0016) and the one farthest from the data
-        (0.0020), README "Benchmarks".
+        in development runs of ``benchmarks/bo_regret.py`` against two other rules: the
+        feasible point of highest posterior sd (the previous rule; it piled points on
+        the bounds) and the one farthest from the data (plateau median regret 0.0071
+        and 0.0020, this rule 0.0016).
+
+        Returns:
+            The point in search coordinates, ``(d,)``.
         """
         with torch.random.fork_rng():
             torch.manual_seed(self.seed * 100_003 + 7919 * len(self.observations) + 2)
@@ -588,7 +599,7 @@ class BayesianOptimizer:
         self.last_proposal_kind = f"{kind}+feasibility" if constrained else kind
         if self._stagnant() and self._not_worth_it(coords):
             self.last_proposal_kind = "explore"
-            coords = self._explore()
+            coords = self.exploration_point()
         return self.space.from_coords(coords)
 
     def run(
