@@ -72,8 +72,9 @@ EXCLUDE_RADIUS = 0.1
 # to an evaluated point that the GP expects to improve the incumbent by less than a
 # worthwhile gain (its noise estimate; on the log scale at least 3%) is not worth an
 # evaluation (on a plateau it chases noise along a drift): the step explores instead.
-# 3% rather than 1%: pooled median regret 0.0011 vs 0.0012 and the plateau family's
-# 0.0016 vs 0.0071 (benchmarks/bo_regret.py, README "Benchmarks").
+# 3% rather than 1%: in development runs of benchmarks/bo_regret.py, 2% and 3% lowered
+# the plateau family's median regret from 0.0044 to 0.0020 and momentum's from 0.083
+# to 0.065 / 0.055; 5% was no better.
 LOCAL_RADIUS = 0.1
 MIN_RELATIVE_GAIN = 0.03
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is
@@ -482,7 +483,7 @@ class BayesianOptimizer:
         Only points the feasibility model thinks more likely to train than to diverge
         are candidates (while any exists): constrained EI alone still sent a large
         enough EI into a likely divergence (cliff family median regret 0.0026 without
-        this filter, 0.0017 with it; README "Benchmarks").
+        this filter, 0.0017 with it, in development runs of ``benchmarks/bo_regret.py``).
         """
         bounds = self.space.bounds(DTYPE)
         found, _ = optimize_acqf(

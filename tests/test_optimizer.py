@@ -258,3 +258,25 @@ def test_incumbent_is_lowest_posterior_mean_among_evaluated_points():
     # The lowest posterior mean is nearer the true optimum (-1) than the luckiest draw.
     chosen = math.log10(opt.best().params["lr"])
     assert abs(chosen + 1) < abs(math.log10(opt.observations[observed].params["lr"]) + 1)
+
+
+def test_exploration_expects_the_best_value_where_nothing_was_seen():
+    # A plateau with a faint drift, and one good point. The exploration's model is the
+    # fitted GP with its prior mean moved to the best value seen: beyond the data it
+    # expects better than the honest model does, and the honest model is untouched.
+    opt = BayesianOptimizer(SearchSpace([LR]), seed=0)
+    for x, y in ((-2.8, 2.05), (-2.4, 2.04), (-2.0, 2.03), (-1.6, 2.02), (0.5, 0.3)):
+        opt.tell({"lr": 10**x}, y)
+    honest = opt.fit()
+    edges = torch.tensor([[-3.0], [1.0]], dtype=torch.double)  # the bounds
+    before = opt.predict(edges)[0]
+    optimistic = opt.acquisition_function(optimistic=True).model
+    assert optimistic is not honest
+    best = float(honest.train_targets.min())
+    assert float(optimistic.mean_module.constant) == pytest.approx(best)
+    assert float(honest.mean_module.constant) > best + 0.5
+    with torch.no_grad():
+        assert (optimistic.posterior(edges).mean.squeeze(-1) < before).all()
+    assert torch.equal(opt.predict(edges)[0], before)
+    x = float(opt.exploration_point()[0])
+    assert min(abs(x - math.log10(o.params["lr"])) for o in opt.observations) > 0.1
