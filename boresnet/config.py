@@ -200,10 +200,12 @@ class SearchConfig:
 
     params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
     budget: int = 10
-    # Two Sobol points, then the model: a third helped the median only on two_minima
-    # (0.0017 vs 0.0032) and hurt cliff (3.3x) and plateau (2x); pooled median 0.0010
-    # either way, though its pooled p90 is lower, 0.051 vs 0.072 (bo_regret, README).
-    n_init: int = 2
+    # Sobol points before the model; null: 2 per searched parameter (at most the
+    # budget). In 1-D a third point helped the median only on two_minima (0.0017 vs
+    # 0.0032) and hurt cliff (3.3x) and plateau (2x); in 2-D (lr x momentum) four
+    # points instead of two lowered the median regret from 0.080 to 0.066 and the
+    # p90 from 0.51 to 0.17 (benchmarks/bo_regret.py, README "Benchmarks").
+    n_init: int | None = None
     # Validation loss rather than error: it is continuous where accuracy saturates.
     objective: Literal["val_loss", "val_error"] = "val_loss"
     # Model log(objective): loss curves span decades (0.1 at the optimum, 2.3 at chance),
@@ -254,12 +256,13 @@ class SearchConfig:
             "search.budget",
             f"must be in [1, {MAX_BUDGET}], got {self.budget}",
         )
-        _require(self.n_init >= 1, "search.n_init", f"must be >= 1, got {self.n_init}")
-        _require(
-            self.n_init <= self.budget,
-            "search.n_init",
-            f"initial design ({self.n_init}) is larger than the budget ({self.budget})",
-        )
+        if self.n_init is not None:
+            _require(self.n_init >= 1, "search.n_init", f"must be >= 1, got {self.n_init}")
+            _require(
+                self.n_init <= self.budget,
+                "search.n_init",
+                f"initial design ({self.n_init}) is larger than the budget ({self.budget})",
+            )
         _require(
             self.acquisition in ACQUISITIONS,
             "search.acquisition",
@@ -284,6 +287,13 @@ class SearchConfig:
         _require(
             self.max_consecutive_failures >= 1, "search.max_consecutive_failures", "must be >= 1"
         )
+
+    @property
+    def design_size(self) -> int:
+        """Sobol points before the model: ``n_init``, or 2 per parameter (at most the budget)."""
+        if self.n_init is not None:
+            return self.n_init
+        return min(2 * len(self.params), self.budget)
 
 
 @dataclass

@@ -181,7 +181,7 @@ class BayesianOptimizer:
         s = config.search
         opt = cls(
             SearchSpace(s.params),
-            n_init=s.n_init,
+            n_init=s.design_size,
             acquisition=s.acquisition,
             num_restarts=s.num_restarts,
             raw_samples=s.raw_samples,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from boresnet.config import ParamConfig
+from boresnet.config import Config, ParamConfig, SearchConfig
 from boresnet.figures import draw_confusion, draw_convergence, draw_iteration
 from boresnet.optimizer import BayesianOptimizer
 from boresnet.space import SearchSpace
@@ -280,3 +280,13 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     assert torch.equal(opt.predict(edges)[0], before)
     x = float(opt.exploration_point()[0])
     assert min(abs(x - math.log10(o.params["lr"])) for o in opt.observations) > 0.1
+
+
+def test_initial_design_is_two_points_per_searched_parameter():
+    one, two = [ParamConfig("lr", 1e-3, 10.0, "log")], [LR, MOM]
+    assert SearchConfig(params=one).design_size == 2
+    assert SearchConfig(params=two).design_size == 4
+    assert SearchConfig(params=two, budget=3).design_size == 3  # never beyond the budget
+    assert SearchConfig(params=two, n_init=1).design_size == 1  # an explicit size wins
+    opt = BayesianOptimizer.from_config(Config(search=SearchConfig(params=two)))
+    assert opt.n_init == 4
