@@ -93,8 +93,10 @@ def test_throughput_quick(tmp_path, study_data):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
+    # Relative: the images/s are rounded to 0.1, which is coarse when a loaded machine
+    # makes them small (a clean-clone run next to a benchmark: 24.62 vs 24.618).
     assert result["ratio"] == pytest.approx(
-        result["lightning_img_s"] / result["plain_img_s"], abs=2e-3
+        result["lightning_img_s"] / result["plain_img_s"], rel=1e-2
     )
     # The bound on one BO step (fit + acquisition, 10 observations, 1-D), also
     # for a step that explores (two acquisition optimisations).
