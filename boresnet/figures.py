@@ -265,10 +265,7 @@ def iteration_title(
     """
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
-    why = (
-        "\n(exploring: the acquisition's peak would gain too little; next = EI if the"
-        " unexplored were as good as the best)"
-    )
+    why = "\n(exploring: the peak would gain too little; an optimistic prior picks next)"
     return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + (
         why if kind == "explore" else ""
     )
