@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from boresnet.trial import BLOWN_UP_LOSS
+
 CHANCE = 2.30  # cross-entropy of a 10-class guess: what a model that learnt nothing scores
 
 
@@ -219,8 +221,8 @@ class Table:
                 self.curves[i, j] = float(r["objective"])
         self.curves = self.curves[~np.isnan(self.curves).all(axis=1)]
         # A finite loss over 10x chance level is a blown-up run: boresnet's trials call it
-        # diverged (boresnet/trial.py), and so does the table (lr = 10 reached 1.7e7).
-        self.curves[self.curves > 10 * math.log(10)] = np.nan
+        # diverged, and so does the table (lr = 10 reached 1.7e7).
+        self.curves[self.curves > BLOWN_UP_LOSS] = np.nan
         # A learning rate that diverged for any seed counts as diverged on the mean curve.
         self.mean = self.curves.mean(axis=0)
 

