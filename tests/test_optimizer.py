@@ -7,7 +7,7 @@ import torch
 
 from boresnet.config import Config, ParamConfig, SearchConfig
 from boresnet.figures import draw_confusion, draw_convergence, draw_iteration
-from boresnet.optimizer import BayesianOptimizer
+from boresnet.optimizer import EXPLORE_LENGTHSCALE, BayesianOptimizer
 from boresnet.space import SearchSpace
 
 LR = ParamConfig("lr", 1e-3, 10.0, "log")
@@ -268,7 +268,8 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     for x, y in ((-2.8, 2.05), (-2.4, 2.04), (-2.0, 2.03), (-1.6, 2.02), (0.5, 0.3)):
         opt.tell({"lr": 10**x}, y)
     honest = opt.fit()
-    edges = torch.tensor([[-3.0], [1.0]], dtype=torch.double)  # the bounds
+    # The lower bound, beyond the plateau's end, and the middle of the unmeasured gap.
+    edges = torch.tensor([[-3.0], [-0.55]], dtype=torch.double)
     before = opt.predict(edges)[0]
     optimistic = opt.acquisition_function(optimistic=True).model
     assert optimistic is not honest
@@ -278,8 +279,25 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     with torch.no_grad():
         assert (optimistic.posterior(edges).mean.squeeze(-1) < before).all()
     assert torch.equal(opt.predict(edges)[0], before)
+    # ... and it assumes short features: it does not trust a long fitted length-scale.
+    assert float(optimistic.covar_module.lengthscale.max()) <= EXPLORE_LENGTHSCALE + 1e-12
+    assert float(honest.covar_module.lengthscale.max()) > EXPLORE_LENGTHSCALE
     x = float(opt.exploration_point()[0])
     assert min(abs(x - math.log10(o.params["lr"])) for o in opt.observations) > 0.1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_stalled_search_on_a_plateau_looks_into_its_widest_gap(seed):
+    # A plateau drifting faintly down to the left, measured on both sides of a
+    # two-decade gap where a narrow basin could hide. Refining the drift could only
+    # confirm what the GP knows: the step explores, and into the gap.
+    opt = BayesianOptimizer(SearchSpace([LR]), seed=seed, transform="log")
+    rng = np.random.default_rng(seed)
+    for x in (-3.0, -2.6, -2.2, -1.8, 0.4, 0.7, 1.0):
+        opt.tell({"lr": 10**x}, 2.0 + 0.01 * (x + 3) + 0.005 * rng.standard_normal())
+    x = math.log10(opt.ask()["lr"])
+    assert opt.last_proposal_kind == "explore"
+    assert -1.6 < x < 0.2, x
 
 
 def test_initial_design_is_two_points_per_searched_parameter():
