@@ -87,12 +87,6 @@ MIN_RELATIVE_GAIN = 0.03
 # 40 instances), pooled p90 0.037 (0.062 uncapped); without the sqrt(dimension) factor
 # the 2-D momentum family's median was 0.079, with it 0.052.
 EXPLORE_LENGTHSCALE = 0.05
-# ... but that short-sighted model also finds "gaps" between points at chance level on a
-# steep, smooth descent. The exploration step skips points the honest GP is sure (2 sd)
-# are worse than the incumbent by more than this many worthwhile gains: on the measured
-# table three of ten evaluations went there, and its median regret fell from 0.0022 to
-# 0.0018 with 10 (0.0020 with 5, 0.0022 with 20); the generated families were unchanged.
-FAR_WORSE_GAINS = 10.0
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is
 # "at" the bound.
 BOUND_MARGIN = 0.1
@@ -490,18 +484,6 @@ class BayesianOptimizer:
         prob = self.failure_probability(points)
         return torch.ones(len(points), dtype=torch.bool) if prob is None else prob < 0.5
 
-    def _could_be_good(self, points: torch.Tensor) -> torch.Tensor:
-        """Mask of points the GP does not know to be far worse than the incumbent.
-
-        Far worse: the posterior mean minus 2 sd lies more than ``FAR_WORSE_GAINS``
-        worthwhile gains above the incumbent's posterior mean.
-        """
-        pred = self.predict(points)
-        if pred is None:
-            return torch.ones(len(points), dtype=torch.bool)
-        mean, sd = pred
-        return mean - 2 * sd < self.best_f() + FAR_WORSE_GAINS * self.worthwhile_gain()
-
     def _sobol(self, index: int) -> dict[str, float]:
         """Point ``index`` of the scrambled Sobol sequence, skipping excluded points."""
         engine = SobolEngine(self.space.dim, scramble=True, seed=self.seed)
@@ -511,15 +493,13 @@ class BayesianOptimizer:
         chosen = points[int(torch.nonzero(keep)[0])] if keep.any() else points[0]
         return self.space.from_coords(chosen)
 
-    def _maximise(self, acq, salt: int, exploring: bool = False) -> torch.Tensor:
+    def _maximise(self, acq, salt: int) -> torch.Tensor:
         """The acquisition's best point outside the neighbourhoods of evaluated points.
 
         Only points the feasibility model thinks more likely to train than to diverge
         are candidates (while any exists): constrained EI alone still sent a large
         enough EI into a likely divergence (cliff family median regret 0.0026 without
         this filter, 0.0017 with it, in development runs of ``benchmarks/bo_regret.py``).
-        ``exploring`` also drops points the GP knows to be far worse than the incumbent
-        (:meth:`_could_be_good`), while any other safe candidate is left.
         The restarts are seeded by the optimiser's seed, the number of observations and
         ``salt`` (which step this is), never by the process's random state.
         """
@@ -547,11 +527,8 @@ class BayesianOptimizer:
         candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
         candidates = candidates[~self._excluded(candidates)]
         safe = self._likely_to_train(candidates)
-        masks = [safe & self._could_be_good(candidates), safe] if exploring else [safe]
-        for mask in masks:
-            if mask.any():
-                candidates = candidates[mask]
-                break
+        if safe.any():
+            candidates = candidates[safe]
         with torch.no_grad():
             values = acq(candidates.unsqueeze(-2))
         return candidates[int(torch.argmax(values))]
@@ -605,20 +582,19 @@ class BayesianOptimizer:
 
         Where the GP has seen nothing it expects the best value seen so far, not the
         average, and it assumes features no wider than ``EXPLORE_LENGTHSCALE``: EI goes
-        to the unexplored gaps that could still hold a better basin, even where a long
-        fitted length-scale says "flat"; never into a likely divergence, nor where the
-        honest GP is sure the loss is far worse (:meth:`_could_be_good`). Measured in
-        development runs of ``benchmarks/bo_regret.py`` against other rules: the
-        feasible point of highest posterior sd (the first rule; it piled points on the
-        bounds), the one farthest from the data (plateau median regret 0.0071 and
-        0.0020, the optimistic mean 0.0016); skipping every point the honest GP thinks
-        no better than the incumbent (mean - 2 sd above it, no margin) trusted the
-        long length-scale again (plateau p90 1.9 instead of 0.41).
+        to the unexplored gaps that could still hold a better basin (not next to
+        known-bad points, never into a likely divergence), even where a long fitted
+        length-scale says "flat". Measured in development runs of
+        ``benchmarks/bo_regret.py`` against other rules: the feasible point of highest
+        posterior sd (the first rule; it piled points on the bounds), the one farthest
+        from the data (plateau median regret 0.0071 and 0.0020, the optimistic mean
+        0.0016); restricting it to points the honest GP does not rule out (mean - 2 sd
+        below the incumbent) left the plateau's p90 at 1.9 instead of 0.41.
 
         Returns:
             The point in search coordinates, ``(d,)``.
         """
-        return self._maximise(self.acquisition_function(optimistic=True), salt=2, exploring=True)
+        return self._maximise(self.acquisition_function(optimistic=True), salt=2)
 
     def ask(self) -> dict[str, float]:
         """Propose the next point to evaluate (deterministic given the observations).

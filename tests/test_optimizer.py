@@ -308,22 +308,3 @@ def test_initial_design_is_two_points_per_searched_parameter():
     assert SearchConfig(params=two, n_init=1).design_size == 1  # an explicit size wins
     opt = BayesianOptimizer.from_config(Config(search=SearchConfig(params=two)))
     assert opt.n_init == 4
-
-
-@pytest.mark.parametrize("seed", range(2))
-def test_exploration_skips_what_the_gp_knows_to_be_far_worse(seed):
-    # A measured-like curve: chance level on the left, a steep smooth descent, a flat
-    # bottom. The short-sighted exploration model sees a gap on the descent (without the
-    # filter it goes to lr = 10**-2.44); the honest GP knows the loss there is many
-    # times the best, so the step looks elsewhere.
-    opt = BayesianOptimizer(SearchSpace([LR]), seed=seed, transform="log")
-    curve = (
-        (-3.0, 2.26), (-1.9, 1.5), (-1.1, 0.18), (-0.6, 0.105), (-0.3, 0.1),
-        (-0.1, 0.098), (0.2, 0.12), (0.6, 0.3), (1.0, 1.2),
-    )  # fmt: skip
-    for x, y in curve:
-        opt.tell({"lr": 10**x}, y)
-    x = float(opt.exploration_point()[0])
-    assert x > -1.5, x
-    coords = torch.tensor([[-2.7], [-2.1], [-0.45]], dtype=torch.double)
-    assert opt._could_be_good(coords).tolist() == [False, False, True]
