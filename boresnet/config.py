@@ -201,17 +201,17 @@ class SearchConfig:
     params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
     budget: int = 10
     # Sobol points before the model; null: 2 per searched parameter (at most the
-    # budget). In 1-D a third point helped the median only on two_minima (0.0017 vs
-    # 0.0032) and hurt cliff (3.3x) and plateau (2x); in 2-D (lr x momentum) four
-    # points instead of two lowered the median regret from 0.080 to 0.066 and the
-    # p90 from 0.51 to 0.17 (benchmarks/bo_regret.py, README "Benchmarks").
+    # budget). In 1-D a third point hurt cliff (3.4x) and plateau (2.2x) and did not
+    # help elsewhere; in 2-D (lr x momentum) four points instead of two lowered the
+    # median regret from 0.080 to 0.066 and the p90 from 0.51 to 0.17 (measured before
+    # the short-sighted exploration model; benchmarks/bo_regret.py, README).
     n_init: int | None = None
     # Validation loss rather than error: it is continuous where accuracy saturates.
     objective: Literal["val_loss", "val_error"] = "val_loss"
     # Model log(objective): loss curves span decades (0.1 at the optimum, 2.3 at chance),
     # and on the log scale a stationary GP fits both the valley and the plateau. It
-    # lowered the median regret 1.7-5x on 4 of the 7 landscape families and raised it
-    # on two_minima (0.0032 vs 0.0003); pooled median 0.0009 vs 0.0016 (README).
+    # lowered the median regret 1.7-37x on 5 of the 7 landscape families and raised it
+    # on two_minima (0.0013 vs 0.0006); pooled median 0.0008 vs 0.0021 (README).
     transform: Literal["none", "log"] = "log"
     acquisition: str = "logei"
     # How failed/diverged trials inform the search (boresnet/optimizer.py): a
@@ -220,15 +220,15 @@ class SearchConfig:
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
     # The feasibility GP's linear mean: beyond a divergence it stays pessimistic;
-    # without it the cliff family's median regret is 1.8x and the pooled 90th
-    # percentile 0.071 instead of 0.062 (README "Benchmarks").
+    # without it the cliff family's median regret is 1.6x and the pooled 90th
+    # percentile 0.035 instead of 0.028 (README "Benchmarks").
     feasibility_trend: bool = True
     # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
     min_distance: float = 0.01
     # Explore instead of refining by less than a worthwhile gain once the best has
     # stalled for this many evaluations (boresnet/optimizer.py); null: never. Without
-    # it the plateau family's median regret is 9.5x and the pooled 90th percentile
-    # goes from 0.062 to 0.211 (README "Benchmarks").
+    # it the plateau family's median regret is 26x and the pooled 90th percentile
+    # goes from 0.028 to 0.211 (README "Benchmarks").
     explore_after: int | None = 2
     # 10 restarts from 512 raw samples: a BO step takes 0.1 s in 1-D, 0.18 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.

@@ -258,10 +258,10 @@ def iteration_title(
 ) -> str:
     """Title of an iteration figure: how many evaluations, what comes next, and why.
 
-    ``kind`` ``explore`` says that the next point is a forced exploration step (the
-    acquisition's best would only have refined a point by less than is worth a trial;
-    the step maximises EI under an optimistic prior instead), so a reader does not look
-    for it at the drawn acquisition's peak.
+    ``kind`` ``explore`` says that the next point is a forced exploration step (at the
+    acquisition's best the GP already knows the value, and it gains less than is worth
+    a trial; the step maximises EI under an optimistic, short-sighted prior instead),
+    so a reader does not look for it at the drawn acquisition's peak.
     """
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
