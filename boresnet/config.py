@@ -230,7 +230,7 @@ class SearchConfig:
     # it the plateau family's median regret is 26x and the pooled 90th percentile
     # goes from 0.028 to 0.211 (README "Benchmarks").
     explore_after: int | None = 2
-    # 10 restarts from 512 raw samples: a BO step takes 0.1 s in 1-D, 0.18 s in 3-D
+    # 10 restarts from 512 raw samples: a BO step takes 0.1 s in 1-D, 0.24 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
     num_restarts: int = 10
     raw_samples: int = 512
