@@ -343,16 +343,18 @@ class BayesianOptimizer:
 
         Args:
             log: Log-EI (default: as configured) or EI in linear units.
-            optimistic: Give the objective GP the best value seen as its prior mean, so
-                that far from the data it expects the best rather than the average
-                (the exploration step's acquisition: see :meth:`exploration_point`).
+            optimistic: Give the objective GP the best value seen as its prior mean and
+                a length-scale of at most ``EXPLORE_LENGTHSCALE`` (x sqrt(dimensions)),
+                so that in any unmeasured gap it expects the best rather than the
+                average (the exploration step's acquisition: see
+                :meth:`exploration_point`).
         """
         objective, feasibility = self.models()
         if objective is None:
             return None
         if optimistic:
-            # Same fitted kernel and noise, only the prior mean moved: a copy, so the
-            # model that reports and draws stays the honest one.
+            # Same fitted noise; the prior mean moved and the length-scale capped, on a
+            # copy, so the model that reports and draws stays the honest one.
             objective = copy.deepcopy(objective)
             objective.train()  # drops the cached prediction strategy
             objective.mean_module.initialize(constant=float(objective.train_targets.min()))
