@@ -10,6 +10,9 @@ measured CPU-profile curve (``benchmarks/data/lr_table.csv``).
 Usage::
 
     python benchmarks/bo_regret.py [--reps 20] [--families cliff,table] [--methods ...]
+    python benchmarks/bo_regret.py --families forrester,gramacy_lee,levy,six_hump_camel \
+        --methods boresnet,random,grid,tpe_short,gp_short,tpe_worst,gp_worst,prototype \
+        --out benchmarks/results/classic    # classic test functions
 
 Prints per-family and overall (normalised-regret) tables, and writes them with the raw
 numbers to ``--out`` (``bo_regret.md``, ``bo_regret.json``, ``bo_regret.png``).
@@ -38,7 +41,7 @@ from boresnet.prototype import prototype_ei, prototype_gp
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from landscapes import FAMILIES, Landscape, Table  # noqa: E402
+from landscapes import CLASSIC, FAMILIES, Landscape, Table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -221,7 +224,8 @@ def make_landscape(family: str, rep: int, table: Table) -> Landscape:
     """Instance ``rep`` of ``family`` (the same for every method)."""
     if family == "table":
         return table.landscape()
-    return FAMILIES[family](np.random.default_rng([hash_name(family), rep]), table.noise())
+    make = {**FAMILIES, **CLASSIC}[family]
+    return make(np.random.default_rng([hash_name(family), rep]), table.noise())
 
 
 def hash_name(name: str) -> int:
@@ -357,6 +361,11 @@ def main() -> None:
         return
 
     families, methods = args.families.split(","), args.methods.split(",")
+    known = [*ALL_FAMILIES, *CLASSIC]
+    if unknown := [f for f in families if f not in known]:
+        parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
+    if unknown := [m for m in methods if m not in RUNNERS]:
+        parser.error(f"unknown methods {unknown}; known: {', '.join(RUNNERS)}")
     tasks = [
         (fam, m, rep, args.budget, args.table)
         for fam in families

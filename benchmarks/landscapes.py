@@ -16,6 +16,15 @@ Families (issue 9):
 - ``wide``: an 8-decade range with the valley and its cliff somewhere inside;
 - ``momentum``: 2-D, lr x momentum, the loss a function of lr / (1 - momentum);
 - ``table``: the measured CPU-profile curve (one training seed's curve per call).
+
+Classic test functions (``CLASSIC``, not in the default run: they are not learning-rate
+curves, but tuners are judged on them too), each stretched over the learning-rate
+range (and momentum's): ``forrester`` (a deep minimum and a local one; negative
+values), ``gramacy_lee`` (oscillating, its optimum near the lower bound; negative
+values), ``levy`` (many local minima, the optimum 0) and ``six_hump_camel`` (2-D, two
+global and four local minima; negative values). Their formulas are the standard ones
+(Surjanovic & Bingham's Virtual Library of Simulation Experiments); an instance is the
+same function every time, with its own noise draws.
 """
 
 from __future__ import annotations
@@ -202,6 +211,54 @@ def momentum(rng: np.random.Generator, noise: float) -> Landscape:
     )
 
 
+def _unit(x: float, p: Param) -> float:
+    """``x`` as a fraction of ``p``'s range."""
+    return (x - p.low) / (p.high - p.low)
+
+
+LR, MOMENTUM = Param("lr", -4.0, 1.0), Param("momentum", 0.0, 0.99, log=False)
+
+
+def forrester(rng: np.random.Generator, noise: float) -> Landscape:
+    """Forrester et al. (2008) on [0, 1]: global minimum -6.02 at 0.757, a local one at 0.14."""
+
+    def f(x: np.ndarray) -> float:
+        u = _unit(x[0], LR)
+        return (6 * u - 2) ** 2 * math.sin(12 * u - 4)
+
+    return Landscape("forrester", [LR], f, noise)
+
+
+def gramacy_lee(rng: np.random.Generator, noise: float) -> Landscape:
+    """Gramacy & Lee (2012) on [0.5, 2.5]: oscillating, the minimum -0.87 at 0.55."""
+
+    def f(x: np.ndarray) -> float:
+        t = 0.5 + 2.0 * _unit(x[0], LR)
+        return math.sin(10 * math.pi * t) / (2 * t) + (t - 1) ** 4
+
+    return Landscape("gramacy_lee", [LR], f, noise)
+
+
+def levy(rng: np.random.Generator, noise: float) -> Landscape:
+    """Levy in 1-D on [-10, 10]: many local minima, the global one 0 at 1."""
+
+    def f(x: np.ndarray) -> float:
+        w = 1 + (-10.0 + 20.0 * _unit(x[0], LR) - 1) / 4
+        return math.sin(math.pi * w) ** 2 + (w - 1) ** 2 * (1 + math.sin(2 * math.pi * w) ** 2)
+
+    return Landscape("levy", [LR], f, noise)
+
+
+def six_hump_camel(rng: np.random.Generator, noise: float) -> Landscape:
+    """Six-hump camel on [-3, 3] x [-2, 2]: two global minima (-1.03), four local ones."""
+
+    def f(x: np.ndarray) -> float:
+        a, b = -3.0 + 6.0 * _unit(x[0], LR), -2.0 + 4.0 * _unit(x[1], MOMENTUM)
+        return (4 - 2.1 * a**2 + a**4 / 3) * a**2 + a * b + (-4 + 4 * b**2) * b**2
+
+    return Landscape("six_hump_camel", [LR, MOMENTUM], f, noise)
+
+
 class Table:
     """The measured objective: per-seed curves over log10(lr) and their mean."""
 
@@ -261,4 +318,11 @@ FAMILIES = {
     "two_minima": two_minima,
     "wide": wide,
     "momentum": momentum,
+}
+
+CLASSIC = {
+    "forrester": forrester,
+    "gramacy_lee": gramacy_lee,
+    "levy": levy,
+    "six_hump_camel": six_hump_camel,
 }

@@ -193,7 +193,9 @@ def draw_iteration(
         # The whole range, always: failures drawn on the edge add no data limits.
         top.set_xlim(space.params[j].low, space.params[j].high)
         if opt.transform == "log" and any(o.ok for o in opt.observations):
-            top.set_yscale("log")  # (with no success yet there is nothing to scale)
+            # (with no success yet there is nothing to scale; a shifted log models
+            # results at or below zero, which a log axis cannot show)
+            top.set_yscale("log" if opt.log_shift() == 0 else "linear")
         bottom.set_xlabel(
             LABELS.get(space.names[j], space.names[j])
             + (" (slice through incumbent)" if d > 1 else "")

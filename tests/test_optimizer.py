@@ -185,6 +185,27 @@ def cliff_1d(p):  # optimum at the cliff's foot: lr = 10**0.3, NaN above 10**0.4
     return math.nan if x > 0.45 else 0.1 + 0.5 * (x - 0.3) ** 2 + 0.4 * max(0.3 - x, 0) ** 1
 
 
+def test_log_transform_shifts_for_results_at_or_below_zero():
+    """A validation error of 0 or a negative objective keeps its order and its distances."""
+    space = SearchSpace([LR])
+    opt = BayesianOptimizer(space, seed=0, transform="log")
+    values = [3.0, -1.0, 0.0, -6.0, 0.5]
+    for lr, value in zip([1e-3, 1e-2, 0.1, 0.3, 0.9], values, strict=True):
+        opt.tell({"lr": lr}, value)
+    assert opt.log_shift() == pytest.approx(-6.0 - 0.05 * 9.0)
+    _, Y = opt.train_data()
+    # The old floor at 1e-6 mapped -1, 0 and -6 to one value.
+    assert np.argsort(Y.squeeze(-1).numpy()).tolist() == np.argsort(values).tolist()
+    mid, low, high = opt.band(torch.stack([space.to_coords({"lr": 0.3})]))
+    assert float(low) < -6.0 < float(high) and abs(float(mid) + 6.0) < 0.5
+    assert opt.best().value == -6.0
+    fig = draw_iteration(opt, opt.ask())
+    assert fig.axes[0].get_yscale() == "linear"  # a log axis cannot show -6
+    positive = BayesianOptimizer(space, transform="log")
+    positive.tell({"lr": 0.1}, 0.2)
+    assert positive.log_shift() == 0.0  # plain log(loss) for positive results
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_after_a_divergence_above_the_optimum_the_search_probes_just_below_it(seed):
     space = SearchSpace([LR])
