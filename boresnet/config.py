@@ -194,6 +194,10 @@ class ParamConfig:
 ACQUISITIONS = ("logei", "ei")
 
 
+# Sobol points per searched parameter when search.n_init is null (measured: see n_init).
+DESIGN_PER_PARAM = 2
+
+
 @dataclass
 class SearchConfig:
     """The Bayesian optimisation study."""
@@ -293,7 +297,7 @@ class SearchConfig:
         """Sobol points before the model: ``n_init``, or 2 per parameter (at most the budget)."""
         if self.n_init is not None:
             return self.n_init
-        return min(2 * len(self.params), self.budget)
+        return min(DESIGN_PER_PARAM * len(self.params), self.budget)
 
 
 @dataclass

@@ -57,7 +57,7 @@ from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch.quasirandom import SobolEngine
 
-from boresnet.config import Config
+from boresnet.config import DESIGN_PER_PARAM, Config, SearchConfig
 from boresnet.journal import TrialRecord
 from boresnet.space import SearchSpace
 
@@ -131,9 +131,12 @@ class Observation:
 class BayesianOptimizer:
     """Minimise a black-box function over a :class:`SearchSpace`.
 
+    Every default is the config's (:class:`~boresnet.config.SearchConfig`, where each is
+    measured), so the optimiser used directly behaves as ``boresnet bo`` does.
+
     Args:
         space: What to search.
-        n_init: Size of the initial Sobol design.
+        n_init: Size of the initial Sobol design (default: 2 per searched parameter).
         acquisition: ``logei`` (maximise log EI: same maximiser, no underflow) or ``ei``.
         num_restarts: Starting points of the acquisition's gradient ascent.
         raw_samples: Random points from which those restarts are chosen.
@@ -159,17 +162,17 @@ class BayesianOptimizer:
     def __init__(
         self,
         space: SearchSpace,
-        n_init: int = 2,
-        acquisition: str = "logei",
-        num_restarts: int = 10,
-        raw_samples: int = 512,
+        n_init: int | None = None,
+        acquisition: str = SearchConfig.acquisition,
+        num_restarts: int = SearchConfig.num_restarts,
+        raw_samples: int = SearchConfig.raw_samples,
         seed: int = 0,
-        transform: str = "none",
-        failures: str = "feasibility",
-        kernel: str = "matern",
-        feasibility_trend: bool = True,
-        min_distance: float = 0.01,
-        explore_after: int | None = 2,
+        transform: str = SearchConfig.transform,
+        failures: str = SearchConfig.failures,
+        kernel: str = SearchConfig.kernel,
+        feasibility_trend: bool = SearchConfig.feasibility_trend,
+        min_distance: float = SearchConfig.min_distance,
+        explore_after: int | None = SearchConfig.explore_after,
     ) -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
@@ -180,7 +183,7 @@ class BayesianOptimizer:
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         self.space = space
-        self.n_init = n_init
+        self.n_init = DESIGN_PER_PARAM * space.dim if n_init is None else n_init
         self.acquisition = acquisition
         self.num_restarts = num_restarts
         self.raw_samples = raw_samples
@@ -499,8 +502,11 @@ class BayesianOptimizer:
         # Decades on a log scale; the same fraction of the range on a linear one.
         return torch.where(log, torch.ones_like(span), span) * self.min_distance
 
-    def _excluded(self, candidates: torch.Tensor) -> torch.Tensor:
-        """Mask of candidates too close to an evaluated point (or, with exclude, a failure)."""
+    def _excluded(self, candidates: torch.Tensor, above_divergence: bool = True) -> torch.Tensor:
+        """Mask of candidates too close to an evaluated point (or, with exclude, a failure).
+
+        With ``above_divergence``, also those above a divergence (:meth:`_above_a_divergence`).
+        """
         mask = torch.zeros(len(candidates), dtype=torch.bool)
         if not self.observations:
             return mask
@@ -511,6 +517,27 @@ class BayesianOptimizer:
             failed = torch.tensor([not o.ok for o in self.observations])
             if failed.any():
                 mask |= (dist[:, failed] <= EXCLUDE_RADIUS).all(-1).any(-1)
+        if above_divergence:
+            mask |= self._above_a_divergence(candidates, X)
+        return mask
+
+    def _above_a_divergence(self, candidates: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """Mask of candidates at a learning rate at or above one that diverged, all else equal.
+
+        SGD's stability limit is a learning rate: where training diverged, a larger rate
+        with the same other parameters (within ``min_distance``) diverges too. The
+        feasibility GP reverts toward "feasible" a few length-scales beyond a lone
+        divergence, and log-EI then sent a proposal to lr = 10 after a divergence at 4.
+        """
+        mask = torch.zeros(len(candidates), dtype=torch.bool)
+        diverged = torch.tensor([o.status == "diverged" for o in self.observations])
+        if "lr" not in self.space.names or not diverged.any():
+            return mask
+        j = self.space.names.index("lr")
+        others = [k for k in range(self.space.dim) if k != j]
+        for x in X[diverged]:
+            same = (candidates[:, others] - x[others]).abs() <= self._radius()[others]
+            mask |= (candidates[:, j] >= x[j]) & same.all(-1)
         return mask
 
     def _likely_to_train(self, points: torch.Tensor) -> torch.Tensor:
@@ -559,7 +586,10 @@ class BayesianOptimizer:
         fill = bounds[0] + engine.draw(self.raw_samples, dtype=DTYPE) * (bounds[1] - bounds[0])
         candidates = torch.cat([found, edges, fill])
         candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
-        candidates = candidates[~self._excluded(candidates)]
+        keep = ~self._excluded(candidates)
+        if not keep.any():  # training diverged at the lowest rate: nothing is left to try
+            keep = ~self._excluded(candidates, above_divergence=False)
+        candidates = candidates[keep]
         safe = self._likely_to_train(candidates)
         if safe.any():
             candidates = candidates[safe]

@@ -93,7 +93,7 @@ def test_proposal_does_not_depend_on_the_global_random_state():
 
 def test_failures_are_imputed_and_not_reproposed():
     space = SearchSpace([LR])
-    opt = BayesianOptimizer(space, seed=0, failures="impute")
+    opt = BayesianOptimizer(space, seed=0, failures="impute", transform="none")
     opt.tell({"lr": 0.1}, 0.3)
     opt.tell({"lr": 0.01}, 0.9)
     opt.tell({"lr": 8.0}, float("nan"))
@@ -228,6 +228,34 @@ def test_after_a_divergence_above_the_optimum_the_search_probes_just_below_it(se
     assert float(prob[0]) > 0.5 > float(prob[1])
 
 
+def test_no_proposal_at_a_learning_rate_above_one_that_diverged():
+    space = SearchSpace([LR, ParamConfig("momentum", 0.0, 0.99, "linear")])
+    opt = BayesianOptimizer(space, seed=0)
+    opt.tell({"lr": 4.0, "momentum": 0.9}, math.nan)
+    above = torch.stack(
+        [
+            space.to_coords({"lr": lr, "momentum": m})
+            for lr, m in [(4.0, 0.9), (9.0, 0.9), (9.0, 0.5)]
+        ]
+    )
+    # Above it at the same momentum: excluded; at another momentum: not known.
+    assert opt._excluded(above).tolist() == [True, True, False]
+    one_d = BayesianOptimizer(SearchSpace([LR]), seed=0)
+    for x in (-2.5, -1.0, -0.2, 0.1):
+        one_d.tell({"lr": 10**x}, cliff_1d({"lr": 10**x}))
+    one_d.tell({"lr": 10**0.6}, math.nan)
+    for _ in range(5):
+        p = one_d.ask()
+        assert math.log10(p["lr"]) < 0.6, p  # the log model once sent one to lr = 10
+        one_d.tell(p, cliff_1d(p))
+    # Diverged at the lowest rate: every rate is above it, so the rule steps aside.
+    low = BayesianOptimizer(SearchSpace([LR]), seed=0)
+    low.tell({"lr": LR.low}, math.nan)
+    low.tell({"lr": 0.1}, 0.5)
+    low.tell({"lr": 1.0}, math.nan)
+    assert low.ask()["lr"] > LR.low
+
+
 def test_imputation_with_one_success_fits_no_gp_to_constant_data():
     space = SearchSpace([LR])
     opt = BayesianOptimizer(space, seed=0, failures="impute")
@@ -265,7 +293,7 @@ def test_incumbent_inside_the_range_is_not_at_a_bound():
 
 def test_incumbent_is_lowest_posterior_mean_among_evaluated_points():
     space = SearchSpace([LR])
-    opt = BayesianOptimizer(space, seed=0)
+    opt = BayesianOptimizer(space, seed=0, transform="none")
     rng = np.random.default_rng(2)  # a draw where noise makes the two rules differ
     # Seven points near the optimum, where differences are below the noise.
     for x in [-2.5, -2.0, -1.5, *np.linspace(-1.3, -0.7, 7), 0.0]:
