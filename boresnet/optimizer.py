@@ -19,6 +19,9 @@ How failed and diverged trials enter (``failures``):
 - ``impute``: failures enter the objective GP at the worst finite value seen (the
   earlier behaviour, kept for comparison).
 
+In every mode, no proposal lies at a learning rate at or above one that diverged with
+the other parameters the same: SGD's stability limit is a rate.
+
 Noise: a point within ``min_distance`` (0.01 decades on a log scale) of an evaluated one
 is never proposed again: the proposal is the best acquisition value outside those
 neighbourhoods. The reported incumbent is the evaluated point with the lowest GP
