@@ -106,12 +106,13 @@ EXPLORE_LENGTHSCALE = 0.05
 # fractions 0.01-0.2 gave the same medians; 0.5 and 1 (nearer no log) were worse on
 # six_hump_camel.
 LOG_SHIFT_FRACTION = 0.05
-# Once something diverged, the exploration step looks first where the feasibility model
-# is unsure (P(diverge) from this value to 0.5): the edge of divergence, where SGD's
-# optimum often lies and, in lr x momentum, the narrow valley of effective rate below
-# the failures. Against exploring every gap alike: momentum median regret 0.052 -> 0.049
-# and p90 0.38 -> 0.16, cliff 0.0017 -> 0.0009, wide 0.0010 -> 0.0008 (development runs
-# of benchmarks/bo_regret.py, 20 instances each); from 0.2 instead of 0.05: wide 0.0011.
+# Once something diverged, the exploration step looks only where the feasibility model
+# gives divergence some chance (P from this value to 0.5), while any such point is left:
+# toward the failures, where SGD's optimum often lies (and, in lr x momentum, the narrow
+# valley of effective rate below them), not in far gaps it is sure will train, at rates
+# too small to learn. Against exploring every gap alike: momentum median regret 0.052 ->
+# 0.049 and p90 0.38 -> 0.16, cliff 0.0017 -> 0.0009, wide 0.0010 -> 0.0008 (development
+# runs of benchmarks/bo_regret.py, 20 instances each); from 0.2 instead: wide 0.0011.
 EDGE_OF_DIVERGENCE = 0.05
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is
 # "at" the bound.

@@ -7,7 +7,7 @@ import torch
 
 from boresnet.config import Config, ParamConfig, SearchConfig
 from boresnet.figures import draw_confusion, draw_convergence, draw_iteration
-from boresnet.optimizer import EXPLORE_LENGTHSCALE, BayesianOptimizer
+from boresnet.optimizer import EDGE_OF_DIVERGENCE, EXPLORE_LENGTHSCALE, BayesianOptimizer
 from boresnet.space import SearchSpace
 
 LR = ParamConfig("lr", 1e-3, 10.0, "log")
@@ -254,6 +254,19 @@ def test_no_proposal_at_a_learning_rate_above_one_that_diverged():
     low.tell({"lr": 0.1}, 0.5)
     low.tell({"lr": 1.0}, math.nan)
     assert low.ask()["lr"] > LR.low
+
+
+def test_exploration_after_a_divergence_looks_where_divergence_is_possible():
+    # A flat plateau at chance, and one divergence: the widest gap, far below it, is a
+    # region the feasibility model is sure trains; exploration goes toward the failure.
+    opt = BayesianOptimizer(SearchSpace([LR]), seed=0)
+    for x in (-3.0, -2.9, -1.2, -0.9, -0.6, -0.3):
+        opt.tell({"lr": 10**x}, 2.30 + 0.005 * math.sin(7 * x))
+    opt.tell({"lr": 10**0.2}, math.nan)
+    point = opt.exploration_point()
+    prob = float(opt.failure_probability(point.unsqueeze(0)))
+    assert EDGE_OF_DIVERGENCE - 1e-6 <= prob < 0.5  # the previous rule chose P = 0.01
+    assert float(point[0]) < 0.2
 
 
 def test_imputation_with_one_success_fits_no_gp_to_constant_data():
