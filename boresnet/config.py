@@ -205,7 +205,7 @@ class SearchConfig:
     params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
     budget: int = 10
     # Sobol points before the model; null: 2 per searched parameter (at most the
-    # budget). In 1-D a third point hurt cliff (2.1x) and plateau (2.2x) and did not
+    # budget). In 1-D a third point hurt cliff and plateau (2.4x each) and did not
     # help elsewhere; in 2-D (lr x momentum) four points instead of two lowered the
     # median regret from 0.080 to 0.066 and the p90 from 0.51 to 0.17 (measured before
     # the short-sighted exploration model; benchmarks/bo_regret.py, README).
@@ -214,25 +214,25 @@ class SearchConfig:
     objective: Literal["val_loss", "val_error"] = "val_loss"
     # Model log(objective): loss curves span decades (0.1 at the optimum, 2.3 at chance),
     # and on the log scale a stationary GP fits both the valley and the plateau. It
-    # lowered the median regret 1.7-37x on 5 of the 7 landscape families and raised it
-    # on two_minima (0.0013 vs 0.0006); pooled median 0.0008 vs 0.0019 (README).
+    # lowered the median regret 1.8-41x on 5 of the 7 landscape families and raised it
+    # on two_minima (0.0013 vs 0.0006); pooled median 0.0007 vs 0.0022 (README).
     transform: Literal["none", "log"] = "log"
     acquisition: str = "logei"
     # How failed/diverged trials inform the search (boresnet/optimizer.py): a
     # feasibility GP with constrained log-EI, exclusion zones, or worst-value imputation
-    # (12x and 3.3x the feasibility model's median regret on the cliff family, README).
+    # (21x and 5.9x the feasibility model's median regret on the cliff family, README).
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
     # The feasibility GP's linear mean: beyond a divergence it stays pessimistic;
-    # without it the cliff family's median regret is 1.7x and the pooled 90th
-    # percentile 0.035 instead of 0.028 (README "Benchmarks").
+    # without it the cliff family's median regret is 3.0x and the pooled 90th
+    # percentile 0.031 instead of 0.027 (README "Benchmarks").
     feasibility_trend: bool = True
     # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
     min_distance: float = 0.01
     # Explore instead of refining by less than a worthwhile gain once the best has
     # stalled for this many evaluations (boresnet/optimizer.py); null: never. Without
-    # it the plateau family's median regret is 26x and the pooled 90th percentile
-    # goes from 0.028 to 0.211 (README "Benchmarks").
+    # it the plateau family's median regret is 28x and the pooled 90th percentile
+    # goes from 0.027 to 0.211 (README "Benchmarks").
     explore_after: int | None = 2
     # 10 restarts from 512 raw samples: a BO step takes 0.17 s in 1-D, 0.17 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
