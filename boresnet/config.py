@@ -234,7 +234,7 @@ class SearchConfig:
     # it the plateau family's median regret is 28x and the pooled 90th percentile
     # goes from 0.027 to 0.211 (README "Benchmarks").
     explore_after: int | None = 2
-    # 10 restarts from 512 raw samples: a BO step takes 0.17 s in 1-D, 0.17 s in 3-D
+    # 10 restarts from 512 raw samples: a BO step takes 0.17 s in 1-D, 0.20 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
     num_restarts: int = 10
     raw_samples: int = 512
