@@ -41,7 +41,7 @@ from boresnet.prototype import prototype_ei, prototype_gp
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from landscapes import CLASSIC, FAMILIES, Landscape, Table  # noqa: E402
+from landscapes import FAMILIES, GENERATED, Landscape, Table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -224,8 +224,7 @@ def make_landscape(family: str, rep: int, table: Table) -> Landscape:
     """Instance ``rep`` of ``family`` (the same for every method)."""
     if family == "table":
         return table.landscape()
-    make = {**FAMILIES, **CLASSIC}[family]
-    return make(np.random.default_rng([hash_name(family), rep]), table.noise())
+    return GENERATED[family](np.random.default_rng([hash_name(family), rep]), table.noise())
 
 
 def hash_name(name: str) -> int:
@@ -361,7 +360,7 @@ def main() -> None:
         return
 
     families, methods = args.families.split(","), args.methods.split(",")
-    known = [*ALL_FAMILIES, *CLASSIC]
+    known = [*GENERATED, "table"]
     if unknown := [f for f in families if f not in known]:
         parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
     if unknown := [m for m in methods if m not in RUNNERS]:

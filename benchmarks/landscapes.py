@@ -326,3 +326,6 @@ CLASSIC = {
     "levy": levy,
     "six_hump_camel": six_hump_camel,
 }
+
+# Every generated landscape by name (the measured table is built from its file).
+GENERATED = {**FAMILIES, **CLASSIC}

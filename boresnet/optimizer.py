@@ -546,8 +546,9 @@ class BayesianOptimizer:
             return mask
         j = self.space.names.index("lr")
         others = [k for k in range(self.space.dim) if k != j]
+        radius = self._radius()[others]
         for x in X[diverged]:
-            same = (candidates[:, others] - x[others]).abs() <= self._radius()[others]
+            same = (candidates[:, others] - x[others]).abs() <= radius
             mask |= (candidates[:, j] >= x[j]) & same.all(-1)
         return mask
 
