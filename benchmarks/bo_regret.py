@@ -11,7 +11,7 @@ Usage::
 
     python benchmarks/bo_regret.py [--reps 20] [--families cliff,table] [--methods ...]
     python benchmarks/bo_regret.py --families forrester,gramacy_lee,levy,six_hump_camel \
-        --methods boresnet,random,grid,tpe_short,gp_short,tpe_worst,gp_worst,prototype \
+        --methods boresnet,boresnet_no_gap,random,grid,tpe_short,gp_short,prototype \
         --out benchmarks/results/classic    # classic test functions
 
 Prints per-family and overall (normalised-regret) tables, and writes them with the raw
@@ -50,6 +50,7 @@ METHODS = [
     "boresnet_impute",
     "boresnet_exclude",
     "boresnet_no_explore",
+    "boresnet_no_gap",
     "boresnet_no_trend",
     "boresnet_no_log",
     "boresnet_n_init3",
@@ -213,6 +214,7 @@ RUNNERS: dict[str, Callable] = {
     "boresnet_impute": functools.partial(run_boresnet, failures="impute"),
     "boresnet_exclude": functools.partial(run_boresnet, failures="exclude"),
     "boresnet_no_explore": functools.partial(run_boresnet, explore_after=None),
+    "boresnet_no_gap": functools.partial(run_boresnet, gap_radius=None),
     "boresnet_no_trend": functools.partial(run_boresnet, feasibility_trend=False),
     "boresnet_no_log": functools.partial(run_boresnet, transform="none"),
     "boresnet_n_init3": functools.partial(run_boresnet, n_init=3),

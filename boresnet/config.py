@@ -234,6 +234,11 @@ class SearchConfig:
     # it the plateau family's median regret is 28x and the pooled 90th percentile
     # goes from 0.027 to 0.211 (README "Benchmarks").
     explore_after: int | None = 2
+    # While the model only refines its incumbent, explore the centre of the largest
+    # hole in the data whenever its radius (a fraction of the range, divided by
+    # sqrt(dimensions)) exceeds this and the GP does not rule it out (boresnet/
+    # optimizer.py); null: never. Measured in boresnet/optimizer.py's GAP comment.
+    gap_radius: float | None = 0.2
     # 10 restarts from 512 raw samples: a BO step takes 0.17 s in 1-D, 0.20 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
     num_restarts: int = 10
@@ -277,6 +282,11 @@ class SearchConfig:
             self.explore_after is None or self.explore_after >= 0,
             "search.explore_after",
             f"must be >= 0 or null, got {self.explore_after}",
+        )
+        _require(
+            self.gap_radius is None or 0 < self.gap_radius < 1,
+            "search.gap_radius",
+            f"must be in (0, 1) or null, got {self.gap_radius}",
         )
         _require(
             0 <= self.min_distance < 1,

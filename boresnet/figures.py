@@ -263,14 +263,17 @@ def iteration_title(
     ``kind`` ``explore`` says that the next point is a forced exploration step (at the
     acquisition's best the GP already knows the value, and it gains less than is worth
     a trial; the step maximises EI under an optimistic, short-sighted prior instead),
-    so a reader does not look for it at the drawn acquisition's peak.
+    so a reader does not look for it at the drawn acquisition's peak. ``gap`` says that
+    it is the centre of the largest hole in the data, taken instead of refining the
+    incumbent.
     """
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
-    why = "\n(exploring: the peak would gain too little; an optimistic prior picks next)"
-    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + (
-        why if kind == "explore" else ""
-    )
+    why = {
+        "explore": "\n(exploring: the peak would gain too little; an optimistic prior picks next)",
+        "gap": "\n(exploring: the peak only refines the best; the largest unexplored hole is next)",
+    }
+    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + why.get(kind, "")
 
 
 def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) -> Figure:
