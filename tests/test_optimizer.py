@@ -370,3 +370,38 @@ def test_initial_design_is_two_points_per_searched_parameter():
     assert SearchConfig(params=two, n_init=1).design_size == 1  # an explicit size wins
     opt = BayesianOptimizer.from_config(Config(search=SearchConfig(params=two)))
     assert opt.n_init == 4
+
+
+def forrester(p):  # global minimum -6.02 at lr = 10**-0.21; a local one, -0.99, at 10**-3.29
+    u = (math.log10(p["lr"]) + 4) / 5
+    return (6 * u - 2) ** 2 * math.sin(12 * u - 4)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_crawl_toward_one_bound_looks_into_the_other_half(seed):
+    # Every step improves toward the local minimum on the left, so the search never
+    # stalls; the right half of the range, where the global minimum is, is unmeasured.
+    space = SearchSpace([ParamConfig("lr", 1e-4, 10.0, "log")])
+    crawl = (-1.62, -1.20, -1.87, -1.98)
+    for gap_radius in (None, SearchConfig.gap_radius):
+        opt = BayesianOptimizer(space, seed=seed, gap_radius=gap_radius)
+        for x in crawl:
+            opt.tell({"lr": 10**x}, forrester({"lr": 10**x}))
+        x = math.log10(opt.ask()["lr"])
+        if gap_radius is None:  # the model alone refines the incumbent
+            assert abs(x - crawl[-1]) < 0.5, x
+        else:  # the gap step: the centre of the unmeasured right half
+            assert opt.last_proposal_kind == "gap"
+            assert -0.6 < x < 0.4, x
+
+
+def test_the_gap_step_keeps_out_of_holes_the_gp_rules_out():
+    # A basin measured closely on the left, a rise to a chance-level plateau, and one
+    # hole between two plateau points far worse than the best: the honest GP rules the
+    # hole out, so it is no gap worth a trial.
+    opt = BayesianOptimizer(SearchSpace([LR]), seed=0)
+    basin = {-3.0: 0.3, -2.8: 0.15, -2.6: 0.1, -2.4: 0.12, -2.2: 0.2, -1.8: 0.8, -1.4: 2.0}
+    for x, y in {**basin, 1.0: 2.0}.items():
+        opt.tell({"lr": 10**x}, y)
+    centre, radius = opt.gap_point()
+    assert radius < SearchConfig.gap_radius, (float(centre[0]), radius)
