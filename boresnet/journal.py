@@ -50,7 +50,7 @@ class TrialRecord:
         epochs: Epochs completed.
         wall_s: Seconds the trial took.
         seed: Seed of the trial's initialisation and data order.
-        proposal: How the point was chosen (``sobol``, ``logei``, ``explore``...).
+        proposal: How the point was chosen (``sobol``, ``logei``, ``explore``, ``gap``...).
         finished_at: ISO time stamp.
         space: The search space the study searched (refuses foreign journals).
         config_sha: Fingerprint of the config that changes results.

@@ -99,6 +99,7 @@ def test_throughput_quick(tmp_path, study_data):
         result["lightning_img_s"] / result["plain_img_s"], rel=1e-2
     )
     # The bound on one BO step (fit + acquisition, 10 observations, 1-D), also
-    # for a step that explores (two acquisition optimisations).
+    # for a step that explores (two acquisition optimisations) or takes the gap.
     assert result["bo_overhead_s_1d"] < 0.5
     assert result["bo_overhead_s_1d_exploring"] < 0.5
+    assert result["bo_overhead_s_1d_gap"] < 0.5
