@@ -234,10 +234,15 @@ class SearchConfig:
     # it the plateau family's median regret is 28x and the pooled 90th percentile
     # goes from 0.027 to 0.211 (README "Benchmarks").
     explore_after: int | None = 2
-    # While the model only refines its incumbent, explore the centre of the largest
-    # hole in the data whenever its radius (a fraction of the range, divided by
+    # While the model only refines its incumbent, evaluate the centre of the largest
+    # hole in the data when its radius (a fraction of the range, divided by
     # sqrt(dimensions)) exceeds this and the GP does not rule it out (boresnet/
-    # optimizer.py); null: never. Measured in boresnet/optimizer.py's GAP comment.
+    # optimizer.py); null: never. 0.2 (README "Benchmarks"): Forrester's p90 regret
+    # 5.04 -> 0.020 (a quarter of the runs crawled into its local minimum), Levy's
+    # 0.45 -> 0.008, the table's median 0.0020 -> 0.0018; it costs cliff's median
+    # 0.0009 -> 0.0029 and plateau's 0.0006 -> 0.0014. At 0.15 (development runs) the
+    # camel's median was 0.49 (0.28 without), and without the GP's veto momentum's
+    # 0.071 (0.049).
     gap_radius: float | None = 0.2
     # 10 restarts from 512 raw samples: a BO step takes 0.17 s in 1-D, 0.20 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
