@@ -591,8 +591,7 @@ class BayesianOptimizer:
     def _sobol(self, index: int) -> dict[str, float]:
         """Point ``index`` of the scrambled Sobol sequence, skipping excluded points."""
         engine = SobolEngine(self.space.dim, scramble=True, seed=self.seed)
-        bounds = self.space.bounds(DTYPE)
-        points = bounds[0] + engine.draw(index + 64, dtype=DTYPE)[index:] * (bounds[1] - bounds[0])
+        points = self.space.unit_to_coords(engine.draw(index + 64, dtype=DTYPE)[index:])
         keep = ~self._excluded(points) & self._likely_to_train(points)
         chosen = points[int(torch.nonzero(keep)[0])] if keep.any() else points[0]
         return self.space.from_coords(chosen)
@@ -627,7 +626,7 @@ class BayesianOptimizer:
         steps = torch.cat([torch.diag(radius), -torch.diag(radius)])  # (2d, d)
         edges = (X[:, None, :] + steps[None]).reshape(-1, self.space.dim)
         engine = SobolEngine(self.space.dim, scramble=True, seed=self.seed + len(X))
-        fill = bounds[0] + engine.draw(self.raw_samples, dtype=DTYPE) * (bounds[1] - bounds[0])
+        fill = self.space.unit_to_coords(engine.draw(self.raw_samples, dtype=DTYPE))
         candidates = torch.cat([found, edges, fill])
         candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
         keep = ~self._excluded(candidates)
@@ -706,11 +705,6 @@ class BayesianOptimizer:
         """
         return self._maximise(self.acquisition_function(optimistic=True), salt=2, edge=True)
 
-    def _unit(self, coords: torch.Tensor) -> torch.Tensor:
-        """Search coordinates as fractions of each parameter's range."""
-        bounds = self.space.bounds(DTYPE)
-        return (coords.to(DTYPE) - bounds[0]) / (bounds[1] - bounds[0])
-
     def gap_point(self) -> tuple[torch.Tensor, float]:
         """The centre of the largest hole in the data, and its radius.
 
@@ -725,11 +719,10 @@ class BayesianOptimizer:
             The point in search coordinates, ``(d,)``, and its radius (0 when no
             candidate is left).
         """
-        bounds = self.space.bounds(DTYPE)
-        X = self._unit(torch.stack([self._coords(o) for o in self.observations]))
+        X = self.space.coords_to_unit(torch.stack([self._coords(o) for o in self.observations]))
         engine = SobolEngine(self.space.dim, scramble=True, seed=self.seed + len(X))
         unit = engine.draw(GAP_CANDIDATES, dtype=DTYPE)
-        candidates = bounds[0] + unit * (bounds[1] - bounds[0])
+        candidates = self.space.unit_to_coords(unit)
         keep = ~self._excluded(candidates) & self._likely_to_train(candidates)
         prediction = self.predict(candidates)
         if prediction is not None:
@@ -750,7 +743,8 @@ class BayesianOptimizer:
         if best is None:
             return False
         incumbent = self.space.to_coords(best.params)
-        distance = (self._unit(coords) - self._unit(incumbent)).norm()
+        unit = self.space.coords_to_unit(torch.stack([coords.to(DTYPE), incumbent]))
+        distance = (unit[0] - unit[1]).norm()
         return float(distance) / math.sqrt(self.space.dim) <= REFINING_RADIUS
 
     def ask(self) -> dict[str, float]:

@@ -60,10 +60,19 @@ class SearchSpace:
             out[p.name] = float(min(max(value, p.low), p.high))
         return out
 
+    def unit_to_coords(self, u: torch.Tensor) -> torch.Tensor:
+        """Map points of the unit cube (``(..., d)``) to search coordinates."""
+        b = self.bounds(u.dtype)
+        return b[0] + u * (b[1] - b[0])
+
+    def coords_to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Map search coordinates (``(..., d)``) to fractions of each parameter's range."""
+        b = self.bounds(x.dtype)
+        return (x - b[0]) / (b[1] - b[0])
+
     def from_unit(self, u: torch.Tensor) -> dict[str, float]:
         """Map a point of the unit cube to ``{name: value}``."""
-        b = self.bounds(u.dtype)
-        return self.from_coords(b[0] + u * (b[1] - b[0]))
+        return self.from_coords(self.unit_to_coords(u))
 
     def describe(self) -> list[dict[str, Any]]:
         """Return the space as plain data (recorded with every journal line)."""
