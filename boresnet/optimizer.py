@@ -35,7 +35,9 @@ unexplored gaps then look as good as the best, so a narrow basin on a plateau or
 second minimum gets a look. And while the model only refines its incumbent, a large hole
 in the data that the GP cannot rule out gets one evaluation at its centre
 (:meth:`BayesianOptimizer.gap_point`): a crawl down a slope toward one bound, improving
-at every step, otherwise never looks at the other half of the range.
+at every step, otherwise never looks at the other half of the range. Neither happens
+at the last evaluation of a known budget: a look elsewhere then can no longer be
+followed up, while one more point next to the incumbent sharpens what is reported.
 """
 
 from __future__ import annotations
@@ -130,6 +132,14 @@ REFINING_RADIUS = 0.1
 GAP_LOWER_BOUND_SD = 2.0
 # Candidates drawn (scrambled Sobol) to find the largest hole.
 GAP_CANDIDATES = 2048
+# At the last evaluation of the budget the model's own choice stands: no exploration
+# and no gap step. Against exploring to the end (development runs, 20 instances per
+# family, the classic functions too): median regret cliff 0.0029 -> 0.0025,
+# two_minima 0.0014 -> 0.0011, wide 0.0008 -> 0.0005, Forrester 0.0008 -> 0.0005,
+# Levy 0.0014 -> 0.0005, six_hump_camel 0.32 -> 0.26, the rest equal, pooled 0.00065 ->
+# 0.00045 at the same p90. The last two evaluations: the plateau's p90 0.41 -> 1.2.
+# The last one minimising the posterior mean instead of log-EI: pooled 0.00065.
+FINAL_STEPS_WITHOUT_EXPLORING = 1
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is
 # "at" the bound.
 BOUND_MARGIN = 0.1
@@ -188,6 +198,8 @@ class BayesianOptimizer:
             the centre of the largest hole in the data (:meth:`gap_point`) when its
             radius exceeds this fraction of the range (divided by sqrt(dimensions));
             ``None`` never does.
+        budget: The study's number of evaluations, if known: the last ones
+            (``FINAL_STEPS_WITHOUT_EXPLORING``) neither explore nor fill a gap.
     """
 
     def __init__(
@@ -205,6 +217,7 @@ class BayesianOptimizer:
         min_distance: float = SearchConfig.min_distance,
         explore_after: int | None = SearchConfig.explore_after,
         gap_radius: float | None = SearchConfig.gap_radius,
+        budget: int | None = None,
     ) -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
@@ -227,6 +240,7 @@ class BayesianOptimizer:
         self.min_distance = min_distance
         self.explore_after = explore_after
         self.gap_radius = gap_radius
+        self.budget = budget
         self.observations: list[Observation] = []
         self._models: tuple[SingleTaskGP | None, SingleTaskGP | None] = (None, None)
         self._models_n = -1
@@ -256,6 +270,7 @@ class BayesianOptimizer:
             min_distance=s.min_distance,
             explore_after=s.explore_after,
             gap_radius=s.gap_radius,
+            budget=s.budget,
         )
         for r in records:
             opt.tell(r.params, r.objective, r.status)
@@ -747,6 +762,10 @@ class BayesianOptimizer:
         distance = (unit[0] - unit[1]).norm()
         return float(distance) / math.sqrt(self.space.dim) <= REFINING_RADIUS
 
+    def _final(self, n: int) -> bool:
+        """Whether proposal ``n`` is among the budget's last ``FINAL_STEPS_WITHOUT_EXPLORING``."""
+        return self.budget is not None and n >= self.budget - FINAL_STEPS_WITHOUT_EXPLORING
+
     def ask(self) -> dict[str, float]:
         """Propose the next point to evaluate (deterministic given the observations).
 
@@ -770,7 +789,9 @@ class BayesianOptimizer:
         constrained = self.models()[1] is not None
         kind = self.acquisition
         self.last_proposal_kind = f"{kind}+feasibility" if constrained else kind
-        if self._stagnant() and self._not_worth_it(coords):
+        if self._final(n):
+            pass  # too late to follow up a look elsewhere: sharpen the incumbent
+        elif self._stagnant() and self._not_worth_it(coords):
             self.last_proposal_kind = "explore"
             coords = self.exploration_point()
         elif self.gap_radius is not None and n >= self.n_init + 2 and self._refining(coords):
@@ -790,11 +811,13 @@ class BayesianOptimizer:
 
         Args:
             objective: Maps parameters to a value to minimise (``None``/NaN = failure).
-            budget: Total number of evaluations, counting earlier ones.
+            budget: Total number of evaluations, counting earlier ones; it becomes the
+                optimiser's ``budget`` (its last step refines).
 
         Returns:
             The incumbent.
         """
+        self.budget = budget
         while len(self.observations) < budget:
             params = self.ask()
             value = objective(params)

@@ -395,6 +395,37 @@ def test_a_crawl_toward_one_bound_looks_into_the_other_half(seed):
             assert -0.6 < x < 0.4, x
 
 
+def test_the_last_evaluation_of_the_budget_refines_instead_of_looking_elsewhere():
+    # The crawl above, one evaluation left: a look into the other half could not be
+    # followed up, so the model's own choice (next to the incumbent) stands; one more
+    # evaluation left, the gap step still fires.
+    space = SearchSpace([ParamConfig("lr", 1e-4, 10.0, "log")])
+    crawl = (-1.62, -1.20, -1.87, -1.98)
+    for budget, kind in ((len(crawl) + 1, "logei"), (len(crawl) + 2, "gap")):
+        opt = BayesianOptimizer(space, seed=0, budget=budget)
+        for x in crawl:
+            opt.tell({"lr": 10**x}, forrester({"lr": 10**x}))
+        x = math.log10(opt.ask()["lr"])
+        assert opt.last_proposal_kind == kind, (budget, x)
+        if kind == "logei":
+            assert abs(x - crawl[-1]) < 0.5, x
+
+
+def test_a_stalled_study_explores_but_not_at_its_last_evaluation():
+    # A flat plateau measured at six points: the best has stalled and the model can
+    # only confirm it, so the step explores; as the budget's last, it does not.
+    space = SearchSpace([LR])
+    plateau = {-3.5: 2.2, -2.0: 2.21, 0.5: 2.19, -1.0: 2.2, -2.8: 2.21, 0.0: 2.2}
+    kinds = {}
+    for budget in (len(plateau) + 1, len(plateau) + 3):
+        opt = BayesianOptimizer(space, seed=0, budget=budget)
+        for x, y in plateau.items():
+            opt.tell({"lr": 10**x}, y)
+        opt.ask()
+        kinds[budget] = opt.last_proposal_kind
+    assert kinds == {len(plateau) + 1: "logei", len(plateau) + 3: "explore"}, kinds
+
+
 def test_the_gap_step_keeps_out_of_holes_the_gp_rules_out():
     # A basin measured closely on the left, a rise to a chance-level plateau, and one
     # hole between two plateau points far worse than the best: the honest GP rules the
