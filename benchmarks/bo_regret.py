@@ -51,6 +51,7 @@ METHODS = [
     "boresnet_exclude",
     "boresnet_no_explore",
     "boresnet_no_gap",
+    "boresnet_explore_to_end",
     "boresnet_no_trend",
     "boresnet_no_log",
     "boresnet_n_init3",
@@ -75,12 +76,19 @@ def _best_observed(xs: list[np.ndarray], ys: list[float]) -> np.ndarray | None:
 
 
 def run_boresnet(
-    land: Landscape, f: Callable, budget: int, seed: int, report: str = "model", **search
+    land: Landscape,
+    f: Callable,
+    budget: int,
+    seed: int,
+    report: str = "model",
+    knows_budget: bool = True,
+    **search,
 ) -> Run:
     """Run the BayesianOptimizer of ``boresnet bo`` with its default settings, via ask/tell.
 
     ``search`` overrides fields of ``search`` (the ablations of the defaults);
-    ``report="observed"`` reports the best observation instead of the incumbent.
+    ``report="observed"`` reports the best observation instead of the incumbent;
+    ``knows_budget=False`` hides the budget, so the last step may explore too.
     """
     params = [
         ParamConfig(
@@ -92,6 +100,8 @@ def run_boresnet(
     ]
     config = Config(search=SearchConfig(params=params, budget=budget, **search), seed=seed)
     opt = BayesianOptimizer.from_config(config)
+    if not knows_budget:
+        opt.budget = None
     xs, ys, overhead = [], [], 0.0
     for _ in range(budget):
         t = time.perf_counter()
@@ -215,6 +225,7 @@ RUNNERS: dict[str, Callable] = {
     "boresnet_exclude": functools.partial(run_boresnet, failures="exclude"),
     "boresnet_no_explore": functools.partial(run_boresnet, explore_after=None),
     "boresnet_no_gap": functools.partial(run_boresnet, gap_radius=None),
+    "boresnet_explore_to_end": functools.partial(run_boresnet, knows_budget=False),
     "boresnet_no_trend": functools.partial(run_boresnet, feasibility_trend=False),
     "boresnet_no_log": functools.partial(run_boresnet, transform="none"),
     "boresnet_n_init3": functools.partial(run_boresnet, n_init=3),
