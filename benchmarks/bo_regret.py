@@ -10,9 +10,11 @@ measured CPU-profile curve (``benchmarks/data/lr_table.csv``).
 Usage::
 
     python benchmarks/bo_regret.py [--reps 20] [--families cliff,table] [--methods ...]
-    python benchmarks/bo_regret.py --families forrester,gramacy_lee,levy,six_hump_camel \
-        --methods boresnet,boresnet_no_gap,random,grid,tpe_short,gp_short,prototype \
-        --out benchmarks/results/classic    # classic test functions
+    python benchmarks/bo_regret.py --suite classic          # classic test functions
+    python benchmarks/bo_regret.py --suite table_200_draws  # the table, 200 noise draws
+
+A suite sets ``--families``, ``--methods``, ``--out`` (and the table's draws) to what
+``SUITES`` lists for it.
 
 Prints per-family and overall (normalised-regret) tables, and writes them with the raw
 numbers to ``--out`` (``bo_regret.md``, ``bo_regret.json``, ``bo_regret.png``).
@@ -65,6 +67,19 @@ METHODS = [
     "prototype",
 ]
 ALL_FAMILIES = [*FAMILIES, "table"]
+# The committed secondary runs (benchmarks/results/<name>): what each compares.
+SUITES: dict[str, dict[str, str | int]] = {
+    "classic": {
+        "families": "forrester,gramacy_lee,levy,six_hump_camel",
+        "methods": "boresnet,boresnet_no_gap,boresnet_explore_to_end,random,grid,"
+        "tpe_short,gp_short,prototype",
+    },
+    "table_200_draws": {
+        "families": "table",
+        "table_reps": 200,
+        "methods": "boresnet,boresnet_no_gap,boresnet_explore_to_end,random,grid,prototype",
+    },
+}
 
 # One evaluation: (coordinates, noisy value); a run: its evaluations and what it reports.
 Run = tuple[list[np.ndarray], list[float], np.ndarray | None, float]
@@ -364,7 +379,12 @@ def main() -> None:
     parser.add_argument(
         "--render", metavar="JSON", help="only rewrite the tables of an earlier run's JSON"
     )
+    parser.add_argument("--suite", choices=sorted(SUITES), help="a committed secondary run")
     args = parser.parse_args()
+    if args.suite:
+        for key, value in SUITES[args.suite].items():
+            setattr(args, key, value)
+        args.out = str(RESULTS / args.suite)
     if args.render:
         data = json.loads(Path(args.render).read_text())
         text = render(data, Table(Path(data["args"]["table"])).noise())

@@ -9,6 +9,10 @@ import pytest
 
 from conftest import REPO
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bo_regret import RUNNERS, SUITES  # noqa: E402
+from landscapes import GENERATED  # noqa: E402
+
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
 
@@ -103,3 +107,10 @@ def test_throughput_quick(tmp_path, study_data):
     assert result["bo_overhead_s_1d"] < 0.5
     assert result["bo_overhead_s_1d_exploring"] < 0.5
     assert result["bo_overhead_s_1d_gap"] < 0.5
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_every_suite_runs_known_methods_on_known_families(suite):
+    spec = SUITES[suite]
+    assert set(spec["methods"].split(",")) <= set(RUNNERS), spec["methods"]
+    assert set(spec["families"].split(",")) <= {*GENERATED, "table"}, spec["families"]
