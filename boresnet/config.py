@@ -203,10 +203,12 @@ class SearchConfig:
     """The Bayesian optimisation study."""
 
     params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
+    # Evaluations in all; the last one refines rather than explores (boresnet/
+    # optimizer.py FINAL_STEPS_WITHOUT_EXPLORING).
     budget: int = 10
     # Sobol points before the model; null: 2 per searched parameter (at most the
-    # budget). In 1-D a third point hurt cliff and plateau (2.4x each) and did not
-    # help elsewhere; in 2-D (lr x momentum) four points instead of two lowered the
+    # budget). In 1-D a third point raised cliff's median regret 2.6x and did not
+    # help elsewhere (benchmarks/results/bo_regret.md); in 2-D (lr x momentum) four points instead of two lowered the
     # median regret from 0.080 to 0.066 and the p90 from 0.51 to 0.17 (measured before
     # the short-sighted exploration model; benchmarks/bo_regret.py, README).
     n_init: int | None = None
@@ -214,33 +216,35 @@ class SearchConfig:
     objective: Literal["val_loss", "val_error"] = "val_loss"
     # Model log(objective): loss curves span decades (0.1 at the optimum, 2.3 at chance),
     # and on the log scale a stationary GP fits both the valley and the plateau. It
-    # lowered the median regret 1.8-41x on 5 of the 7 landscape families and raised it
-    # on two_minima (0.0013 vs 0.0006); pooled median 0.0007 vs 0.0022 (README).
+    # lowered the median regret 1.6-5.6x on 4 of the 7 landscape families and raised it
+    # on cliff (0.0025 vs 0.0014) and two_minima (0.0011 vs 0.0002); pooled median
+    # 0.0006 vs 0.0013 (README).
     transform: Literal["none", "log"] = "log"
     acquisition: str = "logei"
     # How failed/diverged trials inform the search (boresnet/optimizer.py): a
     # feasibility GP with constrained log-EI, exclusion zones, or worst-value imputation
-    # (21x and 5.9x the feasibility model's median regret on the cliff family, README).
+    # (8.8x and 1.9x the feasibility model's median regret on the cliff family, 5.4x
+    # and 86x on wide: README).
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
     # The feasibility GP's linear mean: beyond a divergence it stays pessimistic;
-    # without it the cliff family's median regret is 3.0x and the pooled 90th
-    # percentile 0.031 instead of 0.027 (README "Benchmarks").
+    # without it the median regret is 1.4x on cliff, 2.1x on wide, 1.2x on momentum,
+    # and the pooled 90th percentile 0.034 instead of 0.027 (README "Benchmarks").
     feasibility_trend: bool = True
     # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
     min_distance: float = 0.01
     # Explore instead of refining by less than a worthwhile gain once the best has
     # stalled for this many evaluations (boresnet/optimizer.py); null: never. Without
-    # it the plateau family's median regret is 28x and the pooled 90th percentile
-    # goes from 0.027 to 0.211 (README "Benchmarks").
+    # it the plateau family's median regret is 11x and the pooled 90th percentile
+    # goes from 0.027 to 0.103 (README "Benchmarks").
     explore_after: int | None = 2
     # While the model only refines its incumbent, evaluate the centre of the largest
     # hole in the data when its radius (a fraction of the range, divided by
     # sqrt(dimensions)) exceeds this and the GP does not rule it out (boresnet/
     # optimizer.py); null: never. 0.2 (README "Benchmarks"): Forrester's p90 regret
-    # 5.04 -> 0.020 (a quarter of the runs crawled into its local minimum), Levy's
-    # 0.45 -> 0.008, the table's median 0.0020 -> 0.0018; it costs cliff's median
-    # 0.0009 -> 0.0029 and plateau's 0.0006 -> 0.0014. At 0.15 (development runs) the
+    # 5.04 -> 0.009 (a quarter of the runs crawled into its local minimum), Levy's
+    # 0.45 -> 0.004, two_minima's median 0.0016 -> 0.0011; it costs cliff's median
+    # 0.0009 -> 0.0025 and plateau's 0.0011 -> 0.0014. At 0.15 (development runs) the
     # camel's median was 0.49 (0.28 without), and without the GP's veto momentum's
     # 0.071 (0.049).
     gap_radius: float | None = 0.2
