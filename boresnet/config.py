@@ -208,9 +208,10 @@ class SearchConfig:
     budget: int = 10
     # Sobol points before the model; null: 2 per searched parameter (at most the
     # budget). In 1-D a third point raised cliff's median regret 2.6x and did not
-    # help elsewhere (benchmarks/results/bo_regret.md); in 2-D (lr x momentum) four points instead of two lowered the
-    # median regret from 0.080 to 0.066 and the p90 from 0.51 to 0.17 (measured before
-    # the short-sighted exploration model; benchmarks/bo_regret.py, README).
+    # help elsewhere (benchmarks/results/bo_regret.md); in 2-D (lr x momentum) four
+    # points instead of two lowered the median regret from 0.080 to 0.066 and the p90
+    # from 0.51 to 0.17 (measured before the short-sighted exploration model;
+    # benchmarks/bo_regret.py, README).
     n_init: int | None = None
     # Validation loss rather than error: it is continuous where accuracy saturates.
     objective: Literal["val_loss", "val_error"] = "val_loss"
