@@ -265,7 +265,8 @@ def iteration_title(
     a trial; the step maximises EI under an optimistic, short-sighted prior instead),
     so a reader does not look for it at the drawn acquisition's peak. ``gap`` says that
     it is the centre of the largest hole in the data, taken instead of refining the
-    incumbent.
+    incumbent. Before the budget's last evaluation the title says that it refines
+    (the optimiser no longer explores there).
     """
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
@@ -273,6 +274,8 @@ def iteration_title(
         "explore": "\n(exploring: the peak would gain too little; an optimistic prior picks next)",
         "gap": "\n(exploring: the peak only refines the best; the largest unexplored hole is next)",
     }
+    if iteration == budget - 1 and kind not in why:
+        why[kind] = "\n(the last evaluation: it refines the best, too late to explore)"
     return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + why.get(kind, "")
 
 

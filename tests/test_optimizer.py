@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from boresnet.config import Config, ParamConfig, SearchConfig
-from boresnet.figures import draw_confusion, draw_convergence, draw_iteration
+from boresnet.figures import draw_confusion, draw_convergence, draw_iteration, iteration_title
 from boresnet.optimizer import EDGE_OF_DIVERGENCE, EXPLORE_LENGTHSCALE, BayesianOptimizer
 from boresnet.space import SearchSpace
 
@@ -436,3 +436,12 @@ def test_the_gap_step_keeps_out_of_holes_the_gp_rules_out():
         opt.tell({"lr": 10**x}, y)
     centre, radius = opt.gap_point()
     assert radius < SearchConfig.gap_radius, (float(centre[0]), radius)
+
+
+def test_the_iteration_title_says_why_the_next_point_is_where_it_is():
+    nxt = {"lr": 0.1}
+    assert "exploring" in iteration_title(5, 10, nxt, "explore")
+    assert "largest unexplored hole" in iteration_title(5, 10, nxt, "gap")
+    assert "\n" not in iteration_title(5, 10, nxt, "logei")
+    assert "last evaluation" in iteration_title(9, 10, nxt, "logei+feasibility")
+    assert "budget spent" in iteration_title(10, 10, None, None)
