@@ -424,6 +424,14 @@ def test_a_stalled_study_explores_but_not_at_its_last_evaluation():
         opt.ask()
         kinds[budget] = opt.last_proposal_kind
     assert kinds == {len(plateau) + 1: "logei", len(plateau) + 3: "explore"}, kinds
+    # A proposal asked before run() was told the budget is not reused by it.
+    opt = BayesianOptimizer(space, seed=0)
+    for x, y in plateau.items():
+        opt.tell({"lr": 10**x}, y)
+    opt.ask()
+    assert opt.last_proposal_kind == "explore"
+    opt.run(lambda params: 2.2, len(plateau) + 1)
+    assert opt.last_proposal_kind == "logei"
 
 
 def test_the_gap_step_keeps_out_of_holes_the_gp_rules_out():
