@@ -24,7 +24,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from boresnet.config import Config  # noqa: E402
 from boresnet.journal import TrialRecord  # noqa: E402
-from boresnet.optimizer import DTYPE, FINAL_STEPS_WITHOUT_EXPLORING, BayesianOptimizer  # noqa: E402
+from boresnet.optimizer import DTYPE, BayesianOptimizer, is_final_step  # noqa: E402
 from boresnet.run_folder import RunFolder  # noqa: E402
 
 GRID = 300
@@ -274,9 +274,10 @@ def iteration_title(
         "explore": "\n(exploring: the peak would gain too little; an optimistic prior picks next)",
         "gap": "\n(exploring: the peak only refines the best; the largest unexplored hole is next)",
     }
-    if budget - FINAL_STEPS_WITHOUT_EXPLORING <= iteration < budget and kind not in why:
-        why[kind] = "\n(the last evaluation: it refines the best, too late to explore)"
-    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + why.get(kind, "")
+    reason = why.get(kind, "")
+    if not reason and iteration < budget and is_final_step(iteration, budget):
+        reason = "\n(the last evaluation: it refines the best, too late to explore)"
+    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + reason
 
 
 def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) -> Figure:

@@ -142,6 +142,18 @@ GAP_CANDIDATES = 2048
 # committed benchmark agrees (boresnet_explore_to_end rows: README "Benchmarks"), and
 # the measured table on 200 draws went from 0.58x random search's regret to 0.47x.
 FINAL_STEPS_WITHOUT_EXPLORING = 1
+
+
+def is_final_step(n: int, budget: int | None) -> bool:
+    """Whether evaluation ``n`` (0-based) is among the budget's last (or past it): it refines.
+
+    Args:
+        n: How many evaluations precede it.
+        budget: The study's number of evaluations (``None``: unknown, never final).
+    """
+    return budget is not None and n >= budget - FINAL_STEPS_WITHOUT_EXPLORING
+
+
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is
 # "at" the bound.
 BOUND_MARGIN = 0.1
@@ -764,10 +776,6 @@ class BayesianOptimizer:
         distance = (unit[0] - unit[1]).norm()
         return float(distance) / math.sqrt(self.space.dim) <= REFINING_RADIUS
 
-    def _final(self, n: int) -> bool:
-        """Whether proposal ``n`` is among the budget's last ``FINAL_STEPS_WITHOUT_EXPLORING``."""
-        return self.budget is not None and n >= self.budget - FINAL_STEPS_WITHOUT_EXPLORING
-
     def ask(self) -> dict[str, float]:
         """Propose the next point to evaluate (deterministic given the observations).
 
@@ -791,7 +799,7 @@ class BayesianOptimizer:
         constrained = self.models()[1] is not None
         kind = self.acquisition
         self.last_proposal_kind = f"{kind}+feasibility" if constrained else kind
-        if self._final(n):
+        if is_final_step(n, self.budget):
             pass  # too late to follow up a look elsewhere: sharpen the incumbent
         elif self._stagnant() and self._not_worth_it(coords):
             self.last_proposal_kind = "explore"
