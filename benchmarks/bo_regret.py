@@ -38,8 +38,8 @@ import optuna
 import torch
 
 from boresnet.config import Config, ParamConfig, SearchConfig
-from boresnet.optimizer import BayesianOptimizer
 from boresnet.prototype import prototype_ei, prototype_gp
+from boresnet.tuner import BayesianOptimizer
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -235,7 +235,7 @@ RUNNERS: dict[str, Callable] = {
     "tpe_worst": run_optuna("tpe", "worst"),
     "gp_worst": run_optuna("gp", "worst"),
     "prototype": run_prototype,
-    # Ablations: boresnet with one default changed (README "Benchmarks").
+    # Ablations: boresnet with one default changed (docs/benchmarks.md).
     "boresnet_impute": functools.partial(run_boresnet, failures="impute"),
     "boresnet_exclude": functools.partial(run_boresnet, failures="exclude"),
     "boresnet_no_explore": functools.partial(run_boresnet, explore_after=None),

@@ -32,9 +32,9 @@ from lightning.pytorch.callbacks import Callback
 from boresnet.cli import quiet_libraries
 from boresnet.config import ParamConfig, from_dict
 from boresnet.figures import close, draw_iteration
-from boresnet.optimizer import BayesianOptimizer
 from boresnet.space import SearchSpace
 from boresnet.trial import build_datamodule, build_module, build_trainer
+from boresnet.tuner import BayesianOptimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -191,7 +191,29 @@ class ParamConfig:
             )
 
 
-ACQUISITIONS = ("logei", "ei")
+# The tuner's choices, one list each: checked for a config (SearchConfig) and for the
+# optimiser used directly (boresnet.tuner), by check_tuner_choices alone.
+TUNER_CHOICES = {
+    "acquisition": ("logei", "ei"),
+    "transform": ("none", "log"),
+    "failures": ("feasibility", "exclude", "impute"),
+    "kernel": ("matern", "rbf"),
+}
+
+
+def check_tuner_choices(**values: str) -> None:
+    """Raise :class:`ConfigError` naming ``search.<field>`` for a value not in its list.
+
+    Args:
+        **values: ``acquisition``, ``transform``, ``failures`` and/or ``kernel``.
+    """
+    for name, value in values.items():
+        allowed = TUNER_CHOICES[name]
+        _require(
+            value in allowed,
+            f"search.{name}",
+            f"unknown {name} {value!r}; allowed: {', '.join(allowed)}",
+        )
 
 
 # Sobol points per searched parameter when search.n_init is null (measured: see n_init).
@@ -203,15 +225,15 @@ class SearchConfig:
     """The Bayesian optimisation study."""
 
     params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
-    # Evaluations in all; the last one refines rather than explores (boresnet/
-    # optimizer.py FINAL_STEPS_WITHOUT_EXPLORING).
+    # Evaluations in all; the last one refines rather than explores (boresnet/tuner/
+    # rules.py FINAL_STEPS_WITHOUT_EXPLORING).
     budget: int = 10
     # Sobol points before the model; null: 2 per searched parameter (at most the
     # budget). In 1-D a third point raised cliff's median regret 2.6x and did not
     # help elsewhere (benchmarks/results/bo_regret.md); in 2-D (lr x momentum) four
     # points instead of two lowered the median regret from 0.080 to 0.066 and the p90
     # from 0.51 to 0.17 (measured before the short-sighted exploration model;
-    # benchmarks/bo_regret.py, README).
+    # benchmarks/bo_regret.py, docs/benchmarks.md).
     n_init: int | None = None
     # Validation loss rather than error: it is continuous where accuracy saturates.
     objective: Literal["val_loss", "val_error"] = "val_loss"
@@ -219,30 +241,30 @@ class SearchConfig:
     # and on the log scale a stationary GP fits both the valley and the plateau. It
     # lowered the median regret 1.6-5.6x on 4 of the 7 landscape families and raised it
     # on cliff (0.0025 vs 0.0014) and two_minima (0.0011 vs 0.0002); pooled median
-    # 0.0006 vs 0.0013 (README).
+    # 0.0006 vs 0.0013 (docs/benchmarks.md).
     transform: Literal["none", "log"] = "log"
     acquisition: str = "logei"
-    # How failed/diverged trials inform the search (boresnet/optimizer.py): a
+    # How failed/diverged trials inform the search (boresnet/tuner/): a
     # feasibility GP with constrained log-EI, exclusion zones, or worst-value imputation
     # (8.8x and 1.9x the feasibility model's median regret on the cliff family, 5.4x
-    # and 86x on wide: README).
+    # and 86x on wide: docs/benchmarks.md).
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
     # The feasibility GP's linear mean: beyond a divergence it stays pessimistic;
     # without it the median regret is 1.4x on cliff, 2.1x on wide, 1.2x on momentum,
-    # and the pooled 90th percentile 0.034 instead of 0.027 (README "Benchmarks").
+    # and the pooled 90th percentile 0.034 instead of 0.027 (docs/benchmarks.md).
     feasibility_trend: bool = True
     # Never re-evaluate within 0.01 decades of a trial (issue: lr = 1 evaluated twice).
     min_distance: float = 0.01
     # Explore instead of refining by less than a worthwhile gain once the best has
-    # stalled for this many evaluations (boresnet/optimizer.py); null: never. Without
+    # stalled for this many evaluations (boresnet/tuner/rules.py); null: never. Without
     # it the plateau family's median regret is 11x and the pooled 90th percentile
-    # goes from 0.027 to 0.103 (README "Benchmarks").
+    # goes from 0.027 to 0.103 (docs/benchmarks.md).
     explore_after: int | None = 2
     # While the model only refines its incumbent, evaluate the centre of the largest
     # hole in the data when its radius (a fraction of the range, divided by
     # sqrt(dimensions)) exceeds this and the GP does not rule it out (boresnet/
-    # optimizer.py); null: never. 0.2 (README "Benchmarks"): Forrester's p90 regret
+    # tuner/rules.py); null: never. 0.2 (docs/benchmarks.md): Forrester's p90 regret
     # 5.04 -> 0.009 (a quarter of the runs crawled into its local minimum), Levy's
     # 0.45 -> 0.004, two_minima's median 0.0016 -> 0.0011; it costs cliff's median
     # 0.0009 -> 0.0025 and plateau's 0.0011 -> 0.0014. At 0.15 (development runs) the
@@ -282,10 +304,11 @@ class SearchConfig:
                 "search.n_init",
                 f"initial design ({self.n_init}) is larger than the budget ({self.budget})",
             )
-        _require(
-            self.acquisition in ACQUISITIONS,
-            "search.acquisition",
-            f"unknown acquisition {self.acquisition!r}; allowed: {', '.join(ACQUISITIONS)}",
+        check_tuner_choices(
+            acquisition=self.acquisition,
+            transform=self.transform,
+            failures=self.failures,
+            kernel=self.kernel,
         )
         _require(self.num_restarts >= 1, "search.num_restarts", "must be >= 1")
         _require(

@@ -24,8 +24,8 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from boresnet.config import Config  # noqa: E402
 from boresnet.journal import TrialRecord  # noqa: E402
-from boresnet.optimizer import DTYPE, BayesianOptimizer, is_final_step  # noqa: E402
 from boresnet.run_folder import RunFolder  # noqa: E402
+from boresnet.tuner import DTYPE, BayesianOptimizer, is_final_step  # noqa: E402
 
 GRID = 300
 COLORS = {
@@ -89,6 +89,7 @@ def draw_iteration(
     else:
         fig = axes[0][0].figure
     best = opt.best()
+    surrogate = opt.surrogate()
     anchor = space.to_coords(
         best.params if best else space.from_unit(torch.full((d,), 0.5, dtype=DTYPE)), DTYPE
     )
@@ -96,14 +97,14 @@ def draw_iteration(
         top, bottom = axes[0][j], axes[1][j]
         grid = _slice_grid(opt, j, anchor)
         x = _to_value(space, j, grid[:, j].numpy())
-        band = opt.band(grid)
+        band = surrogate.band(grid)
         if band is not None:
             mid, low, high = (t.numpy() for t in band)
             top.fill_between(x, low, high, color=COLORS["band"], alpha=0.5, lw=0, label="95% band")
             top.plot(x, mid, color=COLORS["mean"], lw=2, label="GP mean")
             ei = opt.expected_improvement(grid)
             ei = ei.numpy() if ei is not None else np.zeros_like(x)
-            constrained = opt.models()[1] is not None
+            constrained = surrogate.feasibility is not None
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
             bottom.plot(
                 x,
@@ -112,7 +113,7 @@ def draw_iteration(
                 lw=1.5,
                 label="EI x P(no divergence)" if constrained else "expected improvement",
             )
-            fail = opt.failure_probability(grid)
+            fail = surrogate.failure_probability(grid)
             if fail is not None:
                 twin = bottom.twinx()
                 twin.plot(x, fail.numpy(), color=COLORS["fail"], ls=":", lw=1.5)
@@ -192,10 +193,10 @@ def draw_iteration(
             top.set_xscale("log")
         # The whole range, always: failures drawn on the edge add no data limits.
         top.set_xlim(space.params[j].low, space.params[j].high)
-        if opt.transform == "log" and any(o.ok for o in opt.observations):
+        if surrogate.transform == "log" and any(o.ok for o in opt.observations):
             # (with no success yet there is nothing to scale; a shifted log models
             # results at or below zero, which a log axis cannot show)
-            top.set_yscale("log" if opt.log_shift() == 0 else "linear")
+            top.set_yscale("log" if surrogate.shift == 0 else "linear")
         bottom.set_xlabel(
             LABELS.get(space.names[j], space.names[j])
             + (" (slice through incumbent)" if d > 1 else "")

@@ -2,7 +2,7 @@
 
 A zero-noise GP (jitter 1e-5) with a Matern-3/2 kernel on raw targets, its variance and
 lengthscale restarted at 0.5/0.5 and refitted by plain Adam every iteration. boresnet's
-own optimiser does not use this (see :mod:`boresnet.optimizer`); it lives in the package
+own optimiser does not use this (see :mod:`boresnet.tuner`); it lives in the package
 so the benchmark and its test share one definition.
 """
 

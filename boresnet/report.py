@@ -18,9 +18,9 @@ from boresnet.config import Config
 from boresnet.figures import close, draw_confusion, draw_convergence, draw_iteration
 from boresnet.journal import TrialRecord
 from boresnet.module import ResNetClassifier
-from boresnet.optimizer import BayesianOptimizer
 from boresnet.run_folder import RunFolder
 from boresnet.trial import build_datamodule, build_trainer
+from boresnet.tuner import BayesianOptimizer
 
 INCUMBENT_RULE = "lowest GP posterior mean among evaluated points"
 

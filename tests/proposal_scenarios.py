@@ -21,7 +21,7 @@ from typing import Any
 
 from boresnet.config import ParamConfig
 from boresnet.space import SearchSpace
-from boresnet.optimizer import BayesianOptimizer
+from boresnet.tuner import BayesianOptimizer
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "proposals.json"
 LR = {"name": "lr", "low": 1e-3, "high": 10.0, "scale": "log"}

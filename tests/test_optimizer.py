@@ -7,8 +7,11 @@ import torch
 
 from boresnet.config import Config, ParamConfig, SearchConfig
 from boresnet.figures import draw_confusion, draw_convergence, draw_iteration, iteration_title
-from boresnet.optimizer import EDGE_OF_DIVERGENCE, EXPLORE_LENGTHSCALE, BayesianOptimizer
 from boresnet.space import SearchSpace
+from boresnet.tuner import BayesianOptimizer
+from boresnet.tuner.acquisition import EXPLORE_LENGTHSCALE
+from boresnet.tuner.exclusions import EDGE_OF_DIVERGENCE
+from boresnet.tuner.observations import imputed_value
 
 LR = ParamConfig("lr", 1e-3, 10.0, "log")
 MOM = ParamConfig("momentum", 0.0, 0.99, "linear")
@@ -99,7 +102,7 @@ def test_failures_are_imputed_and_not_reproposed():
     opt.tell({"lr": 8.0}, float("nan"))
     opt.tell({"lr": 5.0}, None, "failed")
     assert [o.status for o in opt.observations] == ["ok", "ok", "diverged", "failed"]
-    X, Y = opt.train_data()
+    Y = opt.surrogate().Y
     assert torch.isfinite(Y).all() and len(Y) == 4
     assert Y[2:].flatten().tolist() == [0.9, 0.9]  # worst finite value
     for _ in range(3):
@@ -119,7 +122,7 @@ def test_all_failures_fall_back_to_space_filling():
         assert p["lr"] not in seen
         seen.append(p["lr"])
         opt.tell(p, float("inf"))
-    assert opt.best() is None and opt.imputed_value() is None
+    assert opt.best() is None and imputed_value(opt.observations) is None
 
 
 def test_initial_design_then_acquisition():
@@ -170,9 +173,9 @@ def test_log_transform_models_log_objective_and_plots_in_objective_units():
     opt = BayesianOptimizer(space, seed=0, transform="log")
     best = opt.run(lambda p: 0.1 + bowl_1d(p), 10)
     assert abs(math.log10(best.params["lr"]) + 0.7) < 0.15, best
-    _, Y = opt.train_data()
+    Y = opt.surrogate().Y
     assert float(Y.min()) == pytest.approx(math.log(best.value))
-    mid, low, high = opt.band(space.to_coords(best.params).unsqueeze(0))
+    mid, low, high = opt.surrogate().band(space.to_coords(best.params).unsqueeze(0))
     assert float(low) < float(mid) < float(high) and float(low) > 0
     fig = draw_iteration(opt, opt.ask())
     assert fig.axes[0].get_yscale() == "log"
@@ -192,18 +195,18 @@ def test_log_transform_shifts_for_results_at_or_below_zero():
     values = [3.0, -1.0, 0.0, -6.0, 0.5]
     for lr, value in zip([1e-3, 1e-2, 0.1, 0.3, 0.9], values, strict=True):
         opt.tell({"lr": lr}, value)
-    assert opt.log_shift() == pytest.approx(-6.0 - 0.05 * 9.0)
-    _, Y = opt.train_data()
+    assert opt.surrogate().shift == pytest.approx(-6.0 - 0.05 * 9.0)
+    Y = opt.surrogate().Y
     # The old floor at 1e-6 mapped -1, 0 and -6 to one value.
     assert np.argsort(Y.squeeze(-1).numpy()).tolist() == np.argsort(values).tolist()
-    mid, low, high = opt.band(torch.stack([space.to_coords({"lr": 0.3})]))
+    mid, low, high = opt.surrogate().band(torch.stack([space.to_coords({"lr": 0.3})]))
     assert float(low) < -6.0 < float(high) and abs(float(mid) + 6.0) < 0.5
     assert opt.best().value == -6.0
     fig = draw_iteration(opt, opt.ask())
     assert fig.axes[0].get_yscale() == "linear"  # a log axis cannot show -6
     positive = BayesianOptimizer(space, transform="log")
     positive.tell({"lr": 0.1}, 0.2)
-    assert positive.log_shift() == 0.0  # plain log(loss) for positive results
+    assert positive.surrogate().shift == 0.0  # plain log(loss) for positive results
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -223,8 +226,10 @@ def test_after_a_divergence_above_the_optimum_the_search_probes_just_below_it(se
         opt.tell(p, cliff_1d(p))
     assert any(below), [round(math.log10(o.params["lr"]), 2) for o in opt.observations]
     # The divergence did not become "the loss is bad from here on": the GP only saw successes.
-    assert len(opt.train_data()[0]) == sum(o.ok for o in opt.observations)
-    prob = opt.failure_probability(torch.tensor([[failure], [-2.5]], dtype=torch.double))
+    assert len(opt.surrogate().X) == sum(o.ok for o in opt.observations)
+    prob = opt.surrogate().failure_probability(
+        torch.tensor([[failure], [-2.5]], dtype=torch.double)
+    )
     assert float(prob[0]) > 0.5 > float(prob[1])
 
 
@@ -239,7 +244,7 @@ def test_no_proposal_at_a_learning_rate_above_one_that_diverged():
         ]
     )
     # Above it at the same momentum: excluded; at another momentum: not known.
-    assert opt._excluded(above).tolist() == [True, True, False]
+    assert opt.exclusions().mask(above).tolist() == [True, True, False]
     one_d = BayesianOptimizer(SearchSpace([LR]), seed=0)
     for x in (-2.5, -1.0, -0.2, 0.1):
         one_d.tell({"lr": 10**x}, cliff_1d({"lr": 10**x}))
@@ -264,7 +269,7 @@ def test_exploration_after_a_divergence_looks_where_divergence_is_possible():
         opt.tell({"lr": 10**x}, 2.30 + 0.005 * math.sin(7 * x))
     opt.tell({"lr": 10**0.2}, math.nan)
     point = opt.exploration_point()
-    prob = float(opt.failure_probability(point.unsqueeze(0)))
+    prob = float(opt.surrogate().failure_probability(point.unsqueeze(0)))
     assert EDGE_OF_DIVERGENCE - 1e-6 <= prob < 0.5  # the previous rule chose P = 0.01
     assert float(point[0]) < 0.2
 
@@ -275,12 +280,12 @@ def test_imputation_with_one_success_fits_no_gp_to_constant_data():
     opt.tell({"lr": 0.01}, 0.3)
     opt.tell({"lr": 5.0}, math.nan)
     opt.tell({"lr": 8.0}, None, "failed")
-    _, Y = opt.train_data()
-    assert len(Y) == 3 and float(Y.std()) < 1e-12  # all at the one finite value
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # BoTorch's InputDataWarning for std = 0 would raise
-        assert opt.fit() is None
+        surrogate = opt.surrogate()
+        assert surrogate.objective is None
         p = opt.ask()
+    assert len(surrogate.Y) == 3 and float(surrogate.Y.std()) < 1e-12  # all at one value
     assert opt.last_proposal_kind == "sobol"
     x = math.log10(p["lr"])
     assert all(abs(x - math.log10(o.params["lr"])) > 0.01 for o in opt.observations)
@@ -313,7 +318,9 @@ def test_incumbent_is_lowest_posterior_mean_among_evaluated_points():
         opt.tell({"lr": 10**x}, (x + 1) ** 2 + 0.05 * rng.standard_normal())
     opt.tell({"lr": 0.02}, None, "failed")
     ok = [i for i, o in enumerate(opt.observations) if o.ok]
-    mean, _ = opt.predict(torch.stack([space.to_coords(opt.observations[i].params) for i in ok]))
+    mean, _ = opt.surrogate().predict(
+        torch.stack([space.to_coords(opt.observations[i].params) for i in ok])
+    )
     assert opt.best_index() == ok[int(torch.argmin(mean))]
     observed = min(ok, key=lambda i: opt.observations[i].value)
     assert opt.best_index() != observed
@@ -329,10 +336,10 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     opt = BayesianOptimizer(SearchSpace([LR]), seed=0)
     for x, y in ((-2.8, 2.05), (-2.4, 2.04), (-2.0, 2.03), (-1.6, 2.02), (0.5, 0.3)):
         opt.tell({"lr": 10**x}, y)
-    honest = opt.fit()
+    honest = opt.surrogate().objective
     # The lower bound, beyond the plateau's end, and the middle of the unmeasured gap.
     edges = torch.tensor([[-3.0], [-0.55]], dtype=torch.double)
-    before = opt.predict(edges)[0]
+    before = opt.surrogate().predict(edges)[0]
     optimistic = opt.acquisition_function(optimistic=True).model
     assert optimistic is not honest
     best = float(honest.train_targets.min())
@@ -340,7 +347,7 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     assert float(honest.mean_module.constant) > best + 0.5
     with torch.no_grad():
         assert (optimistic.posterior(edges).mean.squeeze(-1) < before).all()
-    assert torch.equal(opt.predict(edges)[0], before)
+    assert torch.equal(opt.surrogate().predict(edges)[0], before)
     # ... and it assumes short features: it does not trust a long fitted length-scale.
     assert float(optimistic.covar_module.lengthscale.max()) <= EXPLORE_LENGTHSCALE + 1e-12
     assert float(honest.covar_module.lengthscale.max()) > EXPLORE_LENGTHSCALE

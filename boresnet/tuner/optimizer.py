@@ -1,0 +1,226 @@
+"""``BayesianOptimizer``: the ask/tell glue between the study and the tuner's parts.
+
+Each ``ask`` builds (or reuses) the :class:`~boresnet.tuner.surrogate.Surrogate` of the
+observations so far, asks :mod:`~boresnet.tuner.rules` which kind of step comes next,
+and maximises the :mod:`~boresnet.tuner.acquisition` outside what
+:mod:`~boresnet.tuner.exclusions` rules out. Objectives are minimised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from botorch.acquisition import AcquisitionFunction
+
+from boresnet.config import DESIGN_PER_PARAM, Config, SearchConfig, check_tuner_choices
+from boresnet.journal import TrialRecord
+from boresnet.space import SearchSpace
+from boresnet.tuner import acquisition, rules
+from boresnet.tuner.exclusions import Exclusions
+from boresnet.tuner.incumbent import best_index, incumbent_at_bound
+from boresnet.tuner.observations import DTYPE, Observation
+from boresnet.tuner.surrogate import Surrogate
+
+# The optimiser's arguments that are ``search`` fields of the same name.
+SETTINGS = (
+    "acquisition", "num_restarts", "raw_samples", "transform", "failures", "kernel",
+    "feasibility_trend", "min_distance", "explore_after", "gap_radius",
+)  # fmt: skip
+
+
+class BayesianOptimizer:
+    """Minimise a black-box function over a :class:`SearchSpace`.
+
+    Every default is the config's (:class:`~boresnet.config.SearchConfig`, where each is
+    measured), so the optimiser used directly behaves as ``boresnet bo`` does.
+
+    Args:
+        space: What to search.
+        n_init: Size of the initial Sobol design (default: 2 per searched parameter).
+        seed: Seeds every random choice, so the same observations always give the same
+            proposals (:mod:`~boresnet.tuner.sampling`).
+        budget: The study's number of evaluations, if known: the last one refines.
+        acquisition, num_restarts, raw_samples, transform, failures, kernel,
+            feasibility_trend, min_distance, explore_after, gap_radius: as the ``search``
+            field of the same name (:class:`~boresnet.config.SearchConfig`; what each
+            does: docs/optimizer.md).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        n_init: int | None = None,
+        acquisition: str = SearchConfig.acquisition,
+        num_restarts: int = SearchConfig.num_restarts,
+        raw_samples: int = SearchConfig.raw_samples,
+        seed: int = 0,
+        transform: str = SearchConfig.transform,
+        failures: str = SearchConfig.failures,
+        kernel: str = SearchConfig.kernel,
+        feasibility_trend: bool = SearchConfig.feasibility_trend,
+        min_distance: float = SearchConfig.min_distance,
+        explore_after: int | None = SearchConfig.explore_after,
+        gap_radius: float | None = SearchConfig.gap_radius,
+        budget: int | None = None,
+    ) -> None:
+        check_tuner_choices(
+            acquisition=acquisition, transform=transform, failures=failures, kernel=kernel
+        )
+        self.space = space
+        self.n_init = DESIGN_PER_PARAM * space.dim if n_init is None else n_init
+        self.acquisition = acquisition
+        self.num_restarts = num_restarts
+        self.raw_samples = raw_samples
+        self.seed = seed
+        self.transform = transform
+        self.failures = failures
+        self.kernel = kernel
+        self.feasibility_trend = feasibility_trend
+        self.min_distance = min_distance
+        self.explore_after = explore_after
+        self.gap_radius = gap_radius
+        self.budget = budget
+        self.observations: list[Observation] = []
+        self._surrogate: tuple[int, Surrogate] | None = None
+        self._proposal: tuple[int, dict[str, float], str] | None = None
+        self.last_proposal_kind = "sobol"
+
+    @classmethod
+    def from_config(cls, config: Config, records: Sequence[TrialRecord] = ()) -> BayesianOptimizer:
+        """Build the optimiser a config describes, told every journal record in order."""
+        s = config.search
+        settings = {name: getattr(s, name) for name in SETTINGS}
+        opt = cls(
+            SearchSpace(s.params), s.design_size, seed=config.seed, budget=s.budget, **settings
+        )
+        for r in records:
+            opt.tell(r.params, r.objective, r.status)
+        return opt
+
+    def tell(
+        self, params: dict[str, float], value: float | None, status: str = "ok"
+    ) -> Observation:
+        """Record a result (``None`` / NaN: failed or diverged) and return its observation."""
+        obs = Observation.of(params, value, status)
+        self.observations.append(obs)
+        return obs
+
+    def surrogate(self) -> Surrogate:
+        """The models of the observations so far (fitted once per set of observations)."""
+        n = len(self.observations)
+        if self._surrogate is None or self._surrogate[0] != n:
+            model = Surrogate(
+                self.space,
+                self.observations,
+                self.transform,
+                self.failures,
+                self.kernel,
+                self.feasibility_trend,
+                self.seed,
+            )
+            self._surrogate = (n, model)
+        return self._surrogate[1]
+
+    def exclusions(self) -> Exclusions:
+        """The neighbourhoods the observations rule out."""
+        return Exclusions(self.space, tuple(self.observations), self.min_distance, self.failures)
+
+    def best_index(self) -> int | None:
+        """Position of the incumbent (lowest posterior mean) among the observations."""
+        return best_index(self.space, self.observations, self.surrogate())
+
+    def best(self) -> Observation | None:
+        """The incumbent observation (see :meth:`best_index`)."""
+        index = self.best_index()
+        return None if index is None else self.observations[index]
+
+    def incumbent_at_bound(self) -> dict[str, str]:
+        """``{name: "lower" | "upper"}`` for each parameter whose incumbent sits at a bound."""
+        return incumbent_at_bound(self.space, self.best(), self.surrogate())
+
+    def acquisition_function(
+        self, log: bool | None = None, optimistic: bool = False
+    ) -> AcquisitionFunction | None:
+        """The acquisition on the current models (log: default as configured)."""
+        log = self.acquisition == "logei" if log is None else log
+        return acquisition.acquisition_function(self.surrogate(), self.space.dim, log, optimistic)
+
+    def expected_improvement(self, coords: torch.Tensor) -> torch.Tensor | None:
+        """The acquisition at ``(n, d)`` coords in linear units (EI x P(feasible)), to plot."""
+        acq = self.acquisition_function(log=True)
+        if acq is None:
+            return None
+        with torch.no_grad():
+            return acq(coords.to(DTYPE).unsqueeze(-2)).exp()
+
+    def _maximise(self, acq: AcquisitionFunction, salt: int, edge: bool = False) -> torch.Tensor:
+        return acquisition.maximise(
+            acq, self.space, self.exclusions(), self.surrogate(), self.seed, salt,
+            self.num_restarts, self.raw_samples, edge=edge,
+        )  # fmt: skip
+
+    def exploration_point(self) -> torch.Tensor:
+        """The exploration step: the optimistic model's best point at the edge of divergence."""
+        acq = self.acquisition_function(optimistic=True)
+        return self._maximise(acq, acquisition.EXPLORATION_STEP, edge=True)
+
+    def gap_point(self) -> tuple[torch.Tensor, float]:
+        """The centre of the largest hole in the data the GP cannot rule out, and its radius."""
+        return rules.gap_point(self.space, self.exclusions(), self.surrogate(), self.seed)
+
+    def ask(self) -> dict[str, float]:
+        """Propose the next point to evaluate (deterministic given the observations).
+
+        The proposal is cached until the next ``tell``: the study draws it into the
+        iteration figure and then evaluates it, and must not optimise twice.
+        """
+        n = len(self.observations)
+        if self._proposal is not None and self._proposal[0] == n:
+            self.last_proposal_kind = self._proposal[2]
+            return dict(self._proposal[1])
+        coords, self.last_proposal_kind = self._propose(n)
+        params = self.space.from_coords(coords)
+        self._proposal = (n, dict(params), self.last_proposal_kind)
+        return params
+
+    def _propose(self, n: int) -> tuple[torch.Tensor, str]:
+        """The next point in search coordinates, and its kind."""
+        surrogate = self.surrogate()
+        acq = None if n < self.n_init else self.acquisition_function()
+        if acq is None:
+            point = rules.design_point(self.space, self.exclusions(), surrogate, self.seed, n)
+            return point, "sobol"
+        coords = self._maximise(acq, acquisition.MODEL_STEP)
+        kind = self.acquisition + ("+feasibility" if surrogate.feasibility is not None else "")
+        if rules.is_final_step(n, self.budget):
+            return coords, kind  # too late to follow up a look elsewhere: sharpen the incumbent
+        if rules.stagnant(self.observations, surrogate, self.explore_after):
+            if rules.not_worth_it(surrogate, coords):
+                return self.exploration_point(), "explore"
+        if (
+            self.gap_radius is not None
+            and n >= self.n_init + rules.GAP_AFTER_MODEL_STEPS
+            and rules.refining(self.space, self.best(), coords)
+        ):
+            centre, radius = self.gap_point()
+            if radius > self.gap_radius:
+                return centre, "gap"
+        return coords, kind
+
+    def run(
+        self, objective: Callable[[dict[str, float]], float | None], budget: int
+    ) -> Observation | None:
+        """Evaluate ``objective`` until ``budget`` observations exist; return the incumbent.
+
+        ``budget`` counts earlier evaluations and becomes the optimiser's (its last step
+        refines); ``objective`` maps parameters to a value to minimise (``None``/NaN: a
+        failure).
+        """
+        if budget != self.budget:
+            self._proposal = None  # asked under another budget: its last step may differ
+            self.budget = budget
+        while len(self.observations) < budget:
+            params = self.ask()
+            self.tell(params, objective(params), "ok")
+        return self.best()

@@ -1,0 +1,174 @@
+"""The two GPs fitted to one set of observations: the objective's and the feasibility's.
+
+The objective GP is a ``SingleTaskGP`` with inputs normalised to the unit cube, outcomes
+standardised, and (``transform="log"``) log(objective) as its target
+(:func:`~boresnet.tuner.observations.log_shift`). With ``failures="feasibility"`` a
+second GP models +1 (trained) / -1 (failed or diverged) once there is at least one of
+each; its probability of failure weights the acquisition. A :class:`Surrogate` is a
+snapshot: the optimiser builds a new one whenever it is told a result.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+from botorch.exceptions import ModelFittingError
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms import Normalize, Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.means import LinearMean
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from boresnet.space import SearchSpace
+from boresnet.tuner.observations import (
+    DTYPE,
+    Observation,
+    feasibility_data,
+    log_shift,
+    modelled,
+    objective_data,
+)
+from boresnet.tuner.sampling import GP_STREAM, step_seed
+
+# Relative spread below which outcomes count as constant: fitting a GP to constant data
+# (e.g. one success with failures imputed at its value, a spread of ~1e-17) is noise.
+CONSTANT_SPREAD = 1e-9
+
+
+def fit_gp(
+    space: SearchSpace, X: torch.Tensor, Y: torch.Tensor, kernel: str, seed: int, trend: bool
+) -> SingleTaskGP | None:
+    """Fit a GP to ``(X, Y)``, or return ``None`` for too little or constant data.
+
+    Args:
+        space: The search space (its bounds normalise the inputs).
+        X: Search coordinates, ``(n, d)``.
+        Y: Targets, ``(n, 1)``.
+        kernel: ``matern`` (Matern-5/2) or ``rbf``, with BoTorch's dimension-scaled
+            length-scale prior.
+        seed: Seeds the build and the fit (:func:`~boresnet.tuner.sampling.step_seed`).
+        trend: A linear prior mean instead of a constant one.
+    """
+    spread = float(Y.max() - Y.min()) if len(Y) else 0.0
+    if len(X) < 2 or spread <= CONSTANT_SPREAD * max(1.0, float(Y.abs().max())):
+        return None  # too little, or constant: a GP would only model rounding
+    # Build and fit under one seed: LinearMean draws its initial weights from the global
+    # generator, so building outside would make a proposal depend on what the process
+    # did before (a resumed study would diverge from an unbroken one).
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = SingleTaskGP(
+            X,
+            Y,
+            covar_module=get_covar_module_with_dim_scaled_prior(
+                space.dim, use_rbf_kernel=kernel == "rbf"
+            ),
+            mean_module=LinearMean(space.dim) if trend else None,
+            input_transform=Normalize(space.dim, bounds=space.bounds(DTYPE)),
+            outcome_transform=Standardize(1),
+        )
+        try:
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        except ModelFittingError as err:
+            warnings.warn(f"GP fit failed ({err}); falling back to space filling", stacklevel=3)
+            return None
+    model.eval()
+    return model
+
+
+class Surrogate:
+    """The objective and feasibility GPs of one set of observations, and what they say.
+
+    Args:
+        space: The search space.
+        observations: Everything told so far, in order.
+        transform: ``log`` or ``none`` (the objective GP's target).
+        failures: ``feasibility``, ``exclude`` or ``impute`` (only ``feasibility`` fits
+            the second GP; ``impute`` gives failures to the objective GP).
+        kernel: ``matern`` or ``rbf``.
+        feasibility_trend: Give the feasibility GP a linear mean: divergence has a
+            direction (it comes with a larger rate), so beyond a divergence the model
+            stays pessimistic instead of reverting to "feasible" a few length-scales away.
+        seed: The optimiser's seed.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        observations: Sequence[Observation],
+        transform: str,
+        failures: str,
+        kernel: str,
+        feasibility_trend: bool,
+        seed: int,
+    ) -> None:
+        n = len(observations)
+        self.transform = transform
+        self.shift = log_shift(observations, transform)
+        self.X, self.Y = objective_data(space, observations, transform, failures)
+        self.objective = fit_gp(
+            space, self.X, self.Y, kernel, step_seed(seed, n, GP_STREAM, 0), False
+        )
+        self.feasibility = None
+        if failures == "feasibility":
+            X, Y = feasibility_data(space, observations)
+            seed_1 = step_seed(seed, n, GP_STREAM, 1)
+            self.feasibility = fit_gp(space, X, Y, kernel, seed_1, feasibility_trend)
+
+    def modelled(self, y: float) -> float:
+        """An objective value in the objective GP's units."""
+        return modelled(y, self.shift, self.transform)
+
+    def best_f(self) -> float:
+        """What EI improves upon: the lowest posterior mean at a modelled point.
+
+        Robust to noise: a lucky draw does not set the bar (the observed minimum where
+        there is no GP).
+        """
+        if self.objective is None:
+            return float(self.Y.min())
+        with torch.no_grad():
+            return float(self.objective.posterior(self.X).mean.min())
+
+    def noise_sd(self) -> float | None:
+        """The objective GP's estimate of the evaluation noise, in modelled units."""
+        model = self.objective
+        if model is None:
+            return None
+        noise = model.likelihood.noise.detach().mean() * model.outcome_transform.stdvs.pow(2)
+        return float(noise.sqrt().squeeze())
+
+    def predict(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Posterior mean and standard deviation of the modelled target at ``(n, d)`` coords."""
+        if self.objective is None:
+            return None
+        with torch.no_grad():
+            post = self.objective.posterior(coords.to(DTYPE))
+        return post.mean.squeeze(-1), post.variance.clamp_min(0).sqrt().squeeze(-1)
+
+    def band(self, coords: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """Posterior centre and 95% band ``(mid, low, high)`` in objective units.
+
+        Gaussian in the modelled space, so with the log transform the band is
+        ``shift + exp(mean +- 1.96 sd)``: exact quantiles, asymmetric in objective units.
+        """
+        pred = self.predict(coords)
+        if pred is None:
+            return None
+        mean, std = pred
+        mid, low, high = mean, mean - 1.96 * std, mean + 1.96 * std
+        if self.transform == "log":
+            return mid.exp() + self.shift, low.exp() + self.shift, high.exp() + self.shift
+        return mid, low, high
+
+    def failure_probability(self, coords: torch.Tensor) -> torch.Tensor | None:
+        """Estimated probability that training fails at coords (``None``: no model)."""
+        if self.feasibility is None:
+            return None
+        with torch.no_grad():
+            post = self.feasibility.posterior(coords.to(DTYPE))
+        mean, sd = post.mean.squeeze(-1), post.variance.clamp_min(1e-12).sqrt().squeeze(-1)
+        return torch.distributions.Normal(0.0, 1.0).cdf(-mean / sd)
