@@ -193,7 +193,8 @@ def quiet_libraries() -> None:
     """Silence library chatter (tips, worker advice) so progress lines stay readable."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
+    # (torch.jit's FutureWarning is filtered once, in boresnet/__init__.py, before any
+    # library imports: by the time this runs it has already been raised.)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*treespec.*")
     warnings.filterwarnings("ignore", message=".*on_after_batch_transfer.*")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 MAX_WIDTH = 1024
@@ -27,6 +27,23 @@ class ConfigError(ValueError):
 def _require(condition: bool, name: str, message: str) -> None:
     if not condition:
         raise ConfigError(f"{name}: {message}")
+
+
+def _check_choices(section: object, prefix: str) -> None:
+    """Every ``Literal`` field of a config dataclass holds one of its values.
+
+    jsonargparse checks them on the command line; this checks a config built any other
+    way (a resumed ``config.yaml``, :func:`from_dict`), so that the config is the one
+    owner of these checks and no trial fails later on a typo.
+    """
+    for name, hint in get_type_hints(type(section)).items():
+        if get_origin(hint) is Literal:
+            value, allowed = getattr(section, name), get_args(hint)
+            _require(
+                value in allowed,
+                f"{prefix}.{name}",
+                f"unknown value {value!r}; allowed: {', '.join(map(str, allowed))}",
+            )
 
 
 @dataclass
@@ -46,6 +63,7 @@ class DataConfig:
     tile_train: int | None = None  # repeat training images to this many: timing only
 
     def __post_init__(self) -> None:
+        _check_choices(self, "data")
         _require(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
         _require(
             0 < self.val_fraction < 1,
@@ -108,6 +126,7 @@ class OptimConfig:
     translate: int = 0
 
     def __post_init__(self) -> None:
+        _check_choices(self, "optim")
         _require(self.lr > 0, "optim.lr", f"must be > 0, got {self.lr}")
         _require(
             0 <= self.momentum < 1, "optim.momentum", f"must be in [0, 1), got {self.momentum}"
@@ -174,6 +193,7 @@ class ParamConfig:
 
     def __post_init__(self) -> None:
         where = f"search.params[{self.name}]"
+        _check_choices(self, where)
         _require(
             self.name in TUNABLE,
             f"{where}.name",
@@ -218,6 +238,20 @@ def check_tuner_choices(**values: str) -> None:
 
 # Sobol points per searched parameter when search.n_init is null (measured: see n_init).
 DESIGN_PER_PARAM = 2
+
+
+def design_size(n_params: int, budget: int | None, n_init: int | None = None) -> int:
+    """Sobol points before the model: ``n_init``, or 2 per parameter, at most the budget.
+
+    Args:
+        n_params: How many parameters are searched.
+        budget: The study's number of evaluations (``None``: unknown, no cap).
+        n_init: An explicit size, which wins.
+    """
+    if n_init is not None:
+        return n_init
+    size = DESIGN_PER_PARAM * n_params
+    return size if budget is None else min(size, budget)
 
 
 @dataclass
@@ -278,6 +312,7 @@ class SearchConfig:
     max_consecutive_failures: int = 3
 
     def __post_init__(self) -> None:
+        _check_choices(self, "search")
         _require(len(self.params) >= 1, "search.params", "needs at least one parameter")
         names = [p.name for p in self.params]
         _require(len(set(names)) == len(names), "search.params", f"duplicate names in {names}")
@@ -337,10 +372,8 @@ class SearchConfig:
 
     @property
     def design_size(self) -> int:
-        """Sobol points before the model: ``n_init``, or 2 per parameter (at most the budget)."""
-        if self.n_init is not None:
-            return self.n_init
-        return min(DESIGN_PER_PARAM * len(self.params), self.budget)
+        """Sobol points before the model (:func:`design_size`)."""
+        return design_size(len(self.params), self.budget, self.n_init)
 
 
 @dataclass

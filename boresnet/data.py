@@ -303,8 +303,6 @@ class KMNISTDataModule(L.LightningDataModule):
         tile_train: int | None = None,
     ) -> None:
         super().__init__()
-        if loader not in ("auto", "dataloader", "device"):
-            raise ValueError(f"loader must be auto, dataloader or device, got {loader!r}")
         self.data_dir = data_dir
         self.download = download
         self.batch_size = batch_size
@@ -334,8 +332,6 @@ class KMNISTDataModule(L.LightningDataModule):
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = perm[:n_val], perm[n_val:]
         if self.train_subset is not None:
-            if self.train_subset < 1:
-                raise DatasetError(f"train_subset must be >= 1, got {self.train_subset}")
             train_idx = train_idx[: self.train_subset]
         return train_idx, val_idx
 
@@ -343,8 +339,6 @@ class KMNISTDataModule(L.LightningDataModule):
         """Build the split(s) needed for ``stage`` as in-memory tensors."""
         if stage in (None, "fit", "validate") and self.train_set is None:
             x, labels = load_normalised(self.data_dir, train=True)
-            if len(x) == 0:
-                raise DatasetError(f"the training split in {raw_folder(self.data_dir)} is empty")
             train_idx, val_idx = self.split_indices(len(x))
             if self.tile_train and self.tile_train > len(train_idx):
                 # Timing only: repeat the training images to a full-size epoch.

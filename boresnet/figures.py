@@ -25,7 +25,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from boresnet.config import Config  # noqa: E402
 from boresnet.journal import TrialRecord  # noqa: E402
 from boresnet.run_folder import RunFolder  # noqa: E402
-from boresnet.tuner import DTYPE, BayesianOptimizer, is_final_step  # noqa: E402
+from boresnet.tuner import DTYPE, BayesianOptimizer, SearchExhausted, is_final_step  # noqa: E402
 
 GRID = 300
 COLORS = {
@@ -55,6 +55,18 @@ def _slice_grid(opt: BayesianOptimizer, j: int, anchor: torch.Tensor) -> torch.T
     grid = anchor.repeat(GRID, 1)
     grid[:, j] = torch.linspace(float(bounds[0, j]), float(bounds[1, j]), GRID, dtype=DTYPE)
     return grid
+
+
+def expected_improvement(opt: BayesianOptimizer, grid: torch.Tensor) -> np.ndarray:
+    """The acquisition along ``grid`` in linear units (EI x P(no divergence)), to plot.
+
+    Log-EI exponentiated: the same values as EI without its underflow to 0.
+    """
+    acq = opt.acquisition_function(log=True)
+    if acq is None:
+        return np.zeros(len(grid))
+    with torch.no_grad():
+        return acq(grid.to(DTYPE).unsqueeze(-2)).exp().numpy()
 
 
 def draw_iteration(
@@ -102,8 +114,7 @@ def draw_iteration(
             mid, low, high = (t.numpy() for t in band)
             top.fill_between(x, low, high, color=COLORS["band"], alpha=0.5, lw=0, label="95% band")
             top.plot(x, mid, color=COLORS["mean"], lw=2, label="GP mean")
-            ei = opt.expected_improvement(grid)
-            ei = ei.numpy() if ei is not None else np.zeros_like(x)
+            ei = expected_improvement(opt, grid)
             constrained = surrogate.feasibility is not None
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
             bottom.plot(
@@ -243,11 +254,12 @@ def save_iteration_figure(
     k = len(records)
     if opt is None or len(opt.observations) != k:
         opt = BayesianOptimizer.from_config(config, records)
-    next_params = opt.ask()
+    try:
+        next_params, kind = opt.ask(), opt.last_proposal_kind
+    except SearchExhausted:
+        next_params, kind = None, "exhausted"
     fig = draw_iteration(
-        opt,
-        next_params,
-        title=iteration_title(k, config.search.budget, next_params, opt.last_proposal_kind),
+        opt, next_params, title=iteration_title(k, config.search.budget, next_params, kind)
     )
     folder.save(folder.iteration_figure(k), lambda path: fig.savefig(path, dpi=110))
     if writer is not None:
@@ -267,8 +279,11 @@ def iteration_title(
     so a reader does not look for it at the drawn acquisition's peak. ``gap`` says that
     it is the centre of the largest hole in the data, taken instead of refining the
     incumbent. Before the budget's last evaluation the title says that it refines
-    (the optimiser no longer explores there).
+    (the optimiser no longer explores there). ``exhausted``: no point is left outside
+    ``min_distance`` of the trials, and the study stops early.
     """
+    if kind == "exhausted":
+        return f"Iteration {iteration}: {iteration} evaluations; none next: the range is used up"
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
     why = {

@@ -10,6 +10,8 @@ naming the file, the line and the field.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import json
 import math
 import os
@@ -54,6 +56,7 @@ class TrialRecord:
         finished_at: ISO time stamp.
         space: The search space the study searched (refuses foreign journals).
         config_sha: Fingerprint of the config that changes results.
+        data_sha: Fingerprint of the images and labels the trial was trained on.
     """
 
     index: int
@@ -70,11 +73,12 @@ class TrialRecord:
     finished_at: str | None = None
     space: list[dict[str, Any]] | None = None
     config_sha: str | None = None
+    data_sha: str | None = None
 
     @property
     def ok(self) -> bool:
-        """Whether the trial finished with a finite objective."""
-        return self.status == "ok" and self.objective is not None
+        """Whether the trial succeeded: status ``ok`` (:meth:`from_dict` requires its objective)."""
+        return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data."""
@@ -117,6 +121,7 @@ class TrialRecord:
             "finished_at": record.finished_at is None or isinstance(record.finished_at, str),
             "space": record.space is None or isinstance(record.space, list),
             "config_sha": record.config_sha is None or isinstance(record.config_sha, str),
+            "data_sha": record.data_sha is None or isinstance(record.data_sha, str),
         }
         bad = [k for k, good in checks.items() if not good]
         if bad:
@@ -193,6 +198,27 @@ def append_record(path: str | os.PathLike, record: TrialRecord) -> None:
         os.fsync(f.fileno())
 
 
+def kernel_lock_holds(lock_file: Path) -> bool:
+    """Whether the kernel refuses a second ``flock`` of the (held) lock file.
+
+    Called while this process holds the lock: a second open file description of the
+    same file must then be refused. Where ``flock`` is missing or a no-op, it is not.
+    """
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # no lock file: the lock is not a flock of it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 class RunLock:
     """An exclusive lock on a run folder, released by the OS if the owner dies.
 
@@ -212,6 +238,15 @@ class RunLock:
                 f"run folder {self.lock_file.parent} is in use by another boresnet process; "
                 "wait for it to finish or stop it first"
             ) from err
+        if not kernel_lock_holds(self.lock_file):
+            # filelock falls back to a marker file where flock is missing (some network
+            # file systems): that marker survives a SIGKILL of its owner.
+            warnings.warn(
+                f"the file system of {self.lock_file.parent} has no kernel file locks "
+                "(flock): two processes could run this study at once, and if this one is "
+                f"killed, delete {self.lock_file} before resuming",
+                stacklevel=2,
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -18,8 +18,6 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from boresnet.data import KMNIST_MEAN, KMNIST_STD
 from boresnet.model import resnet9
 
-SCHEDULES = ("constant", "onecycle")
-
 
 def random_translate(
     x: torch.Tensor, pixels: int, generator: torch.Generator | None = None
@@ -85,8 +83,6 @@ class ResNetClassifier(L.LightningModule):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         self.save_hyperparameters()
         self.model = resnet9(
             width, num_classes, blocks=tuple(blocks), convs_per_block=convs_per_block

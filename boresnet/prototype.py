@@ -2,8 +2,8 @@
 
 A zero-noise GP (jitter 1e-5) with a Matern-3/2 kernel on raw targets, its variance and
 lengthscale restarted at 0.5/0.5 and refitted by plain Adam every iteration. boresnet's
-own optimiser does not use this (see :mod:`boresnet.tuner`); it lives in the package
-so the benchmark and its test share one definition.
+own optimiser does not use this (see :mod:`boresnet.tuner`); ``benchmarks/bo_regret.py``
+imports it (its ``prototype`` method, run by ``tests/test_benchmarks.py``).
 """
 
 from __future__ import annotations

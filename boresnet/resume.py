@@ -1,7 +1,7 @@
 """Checks that make ``--resume`` safe: the right folder, the same study, a sane journal.
 
 A resumed study keeps its ``config.yaml``; only fields that do not change results
-(where the data lives, the hardware, the budget, the progress bar) may be overridden.
+(where the data lives, the loader, the budget, the progress bar) may be overridden.
 Every journal line carries the search space and a fingerprint of the config it was
 written with, so a journal copied from another study is refused.
 """
@@ -19,7 +19,12 @@ from boresnet.journal import JournalError, read_journal
 from boresnet.run_folder import RunFolder, RunFolderError
 from boresnet.space import SearchSpace
 
-# Fields a resumed study may change: none of them changes what a trial computes.
+# Fields a resumed study may change: none of them changes what a trial computes. The
+# data folder may move, but the study checks that its content is the same (every
+# journal record carries the data's fingerprint: boresnet/study.py). The loader and its
+# workers give the same batches (tests/test_trial.py). Not here, so refused: the
+# trainer's accelerator (it sets the default precision), devices, nodes and strategy
+# (under DDP they change the global batch and the reduction of every gradient).
 RESUMABLE = {
     "data.data_dir",
     "data.download",
@@ -27,10 +32,6 @@ RESUMABLE = {
     "data.loader",
     "search.budget",
     "trainer.progress_bar",
-    "trainer.accelerator",
-    "trainer.devices",
-    "trainer.strategy",
-    "trainer.num_nodes",
     "out",
 }
 

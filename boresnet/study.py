@@ -26,7 +26,7 @@ from boresnet.resume import study_fingerprint
 from boresnet.run_folder import RunFolder
 from boresnet.space import SearchSpace
 from boresnet.trial import TrialResult, check_data, run_trial
-from boresnet.tuner import BayesianOptimizer
+from boresnet.tuner import BayesianOptimizer, SearchExhausted
 
 RUN_DIR_ENV = "BORESNET_RUN_DIR"
 
@@ -58,6 +58,7 @@ class Study:
         self.out = out if out is not None else sys.stdout
         self.primary = is_primary()
         self._writer: SummaryWriter | None = None
+        self.data_sha: str | None = None
 
     @property
     def writer(self) -> SummaryWriter:
@@ -89,6 +90,7 @@ class Study:
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             space=SearchSpace(self.config.search.params).describe(),
             config_sha=study_fingerprint(self.config),
+            data_sha=self.data_sha,
         )
 
     def _progress(self, opt: BayesianOptimizer, rec: TrialRecord, done: int) -> None:
@@ -131,14 +133,23 @@ class Study:
         started = time.perf_counter()
         records = read_journal(self.folder.journal, repair=self.primary)
         budget = self.config.search.budget
-        check_data(self.config)  # a broken dataset stops here, never as a failed trial
+        # A broken dataset stops here, never as a failed trial; so does other data than
+        # the journal's trials were trained on (a moved data folder must hold the same).
+        self.data_sha = check_data(self.config)
+        trained_on = {r.data_sha for r in records if r.data_sha is not None}
+        if trained_on - {self.data_sha}:
+            raise StudyError(
+                f"the data in {self.config.data.data_dir} (fingerprint {self.data_sha}) is "
+                "not the data this study's trials were trained on "
+                f"({', '.join(sorted(trained_on))}); resume with the original data folder"
+            )
         if records:
             self.say(f"resuming {self.folder}: {len(records)} trials done, budget {budget}")
             for k in range(2, len(records) + 1):
                 if not self.folder.iteration_figure(k).exists():
                     self._draw(records, k)
         opt = BayesianOptimizer.from_config(self.config, records)
-        failures = 0
+        failures, stopped = 0, None
         for r in reversed(records):
             if r.status != "failed":
                 break
@@ -150,7 +161,17 @@ class Study:
                     "stopping the study. Fix the cause and resume with: "
                     f"boresnet bo --resume {shlex.quote(str(self.folder))}"
                 )
-            params = opt.ask()
+            try:
+                params = opt.ask()
+            except SearchExhausted:
+                stopped = (
+                    "the search range is exhausted at search.min_distance = "
+                    f"{self.config.search.min_distance}: no untried point is left after "
+                    f"{len(records)} trials; stopping early (widen search.params or lower "
+                    "search.min_distance)"
+                )
+                self.say(stopped)
+                break
             kind = opt.last_proposal_kind
             index = len(records)
             seed = self.config.seed + index
@@ -178,6 +199,7 @@ class Study:
         summary, _ = summarise(
             self.config, self.folder, records, opt, time.perf_counter() - started
         )
+        summary["stopped_early"] = stopped
         if self.primary:
             write_report(self.folder, summary, self.writer)
             self.say(report_text(self.config, self.folder, summary))

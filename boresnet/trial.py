@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import hashlib
 import math
 import os
 import sys
@@ -26,6 +27,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from boresnet.config import Config, ConfigError, with_params
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
 from boresnet.module import ResNetClassifier
+from boresnet.run_folder import atomic_path
 
 # A validation loss this many times chance level (ln 10 for 10 classes) means the weights
 # blew up without reaching NaN: lr = 10 on the CPU profile ended at 1.7e7 and 4.7e10
@@ -108,21 +110,32 @@ def build_datamodule(config: Config, seed: int = 0) -> KMNISTDataModule:
     return KMNISTDataModule(**dataclasses.asdict(config.data), shuffle_seed=seed)
 
 
-def check_data(config: Config) -> None:
-    """Load and validate both splits once, before any trial.
+def check_data(config: Config) -> str:
+    """Load and validate both splits once, before any trial; return their fingerprint.
 
     A broken dataset (a wrong header, a label of 42, a missing file) is then one
     :class:`DatasetError` at the start, never a failed trial in the journal, and a bad
     test split cannot end a study after all its training.
 
+    Returns:
+        A short hash of both splits' images and labels (as decoded: the same data
+        gzipped or not, anywhere, gives the same fingerprint).
+
     Raises:
         DatasetError: Either split is missing, unreadable or invalid.
     """
+    digest = hashlib.sha256()
     for train in (True, False):
-        load_kmnist(config.data.data_dir, train=train, download=config.data.download)
+        images, labels = load_kmnist(
+            config.data.data_dir, train=train, download=config.data.download
+        )
+        for tensor in (images, labels):
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
     datamodule = build_datamodule(config)
     datamodule.setup("fit")
     datamodule.setup("test")
+    return digest.hexdigest()[:16]
 
 
 def build_module(config: Config) -> ResNetClassifier:
@@ -289,6 +302,20 @@ def run_trial(
         return result("diverged", monitor.reason)
     outcome = result("ok")
     if outcome.status == "ok" and checkpoint is not None:
-        # Weights and hyperparameters only: what evaluation needs, half the size.
-        trainer.save_checkpoint(str(checkpoint), weights_only=True)
+        save_checkpoint(trainer, Path(checkpoint))
     return outcome
+
+
+def save_checkpoint(trainer: L.Trainer, target: Path) -> None:
+    """Save the trained weights to ``target`` through the run folder's atomic writer.
+
+    Weights and hyperparameters only: what evaluation needs, half the size. Rank 0
+    writes a temporary file beside ``target``, fsyncs it and renames it over ``target``
+    (Lightning's own save goes through the system's temporary folder, without fsync);
+    the other ranks only join the save's barrier, writing nothing.
+    """
+    if not trainer.is_global_zero:
+        trainer.save_checkpoint(str(target), weights_only=True)
+        return
+    with atomic_path(target) as tmp:
+        trainer.save_checkpoint(str(tmp), weights_only=True)

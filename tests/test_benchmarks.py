@@ -64,14 +64,23 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
     assert set(stats["cliff"]) == {"boresnet", "random", "prototype"}
     assert set(stats["momentum"]) == {"boresnet", "random"}  # the prototype is 1-D only
     assert stats["cliff"]["boresnet"]["n"] == 2 and stats["table"]["boresnet"]["n"] == 3
-    for family in stats.values():
-        for s in family.values():
-            assert s["median"] <= s["p90"] + 1e-12
-    # The overall rows pool normalised regrets: each is a fraction of a loss range.
-    assert all(s["p90"] <= 1.0 + 1e-9 for s in stats["overall"].values())
+    # The overall rows pool every run of every family the method ran.
+    assert stats["overall"]["boresnet"]["n"] == 2 + 2 + 3
+    assert stats["overall"]["prototype"]["n"] == 2 + 3
     # The compact table, then one table per family and the overall one.
-    assert (tmp_path / "bo_regret.md").read_text().count("| boresnet |") == 5
+    written = (tmp_path / "bo_regret.md").read_text()
+    assert written.count("| boresnet |") == 5
     assert (tmp_path / "bo_regret.png").stat().st_size > 5000
+    # --render rebuilds the same tables from the JSON alone: the README's source.
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/bo_regret.py", "--render", str(tmp_path / "bo_regret.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "bo_regret.md").read_text() == written
 
 
 def test_throughput_quick(tmp_path, study_data):
@@ -97,11 +106,8 @@ def test_throughput_quick(tmp_path, study_data):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    # Relative: the images/s are rounded to 0.1, which is coarse when a loaded machine
-    # makes them small (a clean-clone run next to a benchmark: 24.62 vs 24.618).
-    assert result["ratio"] == pytest.approx(
-        result["lightning_img_s"] / result["plain_img_s"], rel=1e-2
-    )
+    # Every path trained: a path that measured nothing would report 0 images/s.
+    assert min(result["lightning_img_s"], result["plain_img_s"], result["tight_loop_img_s"]) > 0
     # The issue's bound on one BO step (fit + acquisition, 10 observations, 1-D), also
     # for a step that explores (two acquisition optimisations) or takes the gap.
     assert result["bo_overhead_s_1d"] < 0.5

@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
+from boresnet.config import ConfigError, DataConfig, from_dict
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
 from boresnet.device_loader import DeviceLoader
 from boresnet.module import random_translate
@@ -74,9 +75,14 @@ def test_garbage_idx_names_the_file(tiny_data):
         load_kmnist(tiny_data, train=True, download=False)
 
 
-def test_empty_training_subset_rejected(tiny_data):
-    with pytest.raises(DatasetError, match="train_subset"):
-        KMNISTDataModule(str(tiny_data), train_subset=0).split_indices(300)
+def test_empty_training_subset_and_unknown_loader_are_refused_by_the_config():
+    # The typed config owns these checks (the data module trusts it): one line each.
+    with pytest.raises(ConfigError, match="data.train_subset"):
+        DataConfig(train_subset=0)
+    with pytest.raises(ConfigError, match="data.loader: unknown value 'gpu'"):
+        from_dict({"data": {"loader": "gpu"}})
+    with pytest.raises(ConfigError, match="optim.schedule"):
+        from_dict({"optim": {"schedule": "cosine"}})
 
 
 def test_device_loader_matches_dataloader_batches(tiny_data):

@@ -1,7 +1,10 @@
+import errno
+import fcntl
 import json
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
@@ -77,3 +80,21 @@ def test_lock_refuses_second_owner_and_is_released_on_sigkill(tmp_path):
     time.sleep(0.1)
     with RunLock(tmp_path / ".lock"):
         pass
+
+
+@pytest.mark.filterwarnings("ignore:flock not supported")  # filelock's own notice
+def test_a_lock_that_is_not_the_kernels_is_detected(tmp_path, monkeypatch):
+    # On a file system without flock (some network file systems) filelock falls back to
+    # a marker file that survives a SIGKILL: the study says so instead of trusting it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a local file system: the kernel's lock, silently
+        with RunLock(tmp_path / "local.lock"):
+            pass
+
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.warns(UserWarning, match="no kernel file locks"):
+        with RunLock(tmp_path / "nfs.lock"):
+            pass

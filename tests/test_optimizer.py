@@ -8,7 +8,7 @@ import torch
 from boresnet.config import Config, ParamConfig, SearchConfig
 from boresnet.figures import draw_confusion, draw_convergence, draw_iteration, iteration_title
 from boresnet.space import SearchSpace
-from boresnet.tuner import BayesianOptimizer
+from boresnet.tuner import BayesianOptimizer, SearchExhausted
 from boresnet.tuner.acquisition import EXPLORE_LENGTHSCALE
 from boresnet.tuner.exclusions import EDGE_OF_DIVERGENCE
 from boresnet.tuner.observations import imputed_value
@@ -253,12 +253,20 @@ def test_no_proposal_at_a_learning_rate_above_one_that_diverged():
         p = one_d.ask()
         assert math.log10(p["lr"]) < 0.6, p  # the log model once sent one to lr = 10
         one_d.tell(p, cliff_1d(p))
-    # Diverged at the lowest rate: every rate is above it, so the rule steps aside.
-    low = BayesianOptimizer(SearchSpace([LR]), seed=0)
-    low.tell({"lr": LR.low}, math.nan)
-    low.tell({"lr": 0.1}, 0.5)
-    low.tell({"lr": 1.0}, math.nan)
-    assert low.ask()["lr"] > LR.low
+    # Diverged at the lowest rate: every rate is above it, so the rule steps aside for
+    # that divergence alone; the one at lr = 1 still rules out every rate from 1 up.
+    # Without a feasibility model (exclude) nothing else keeps the search below lr = 1,
+    # while the loss falls toward it.
+    for failures in ("feasibility", "exclude"):
+        low = BayesianOptimizer(SearchSpace([LR]), seed=0, failures=failures)
+        low.tell({"lr": LR.low}, math.nan)
+        for lr, loss in ((0.01, 1.0), (0.1, 0.5), (0.4, 0.3)):
+            low.tell({"lr": lr}, loss)
+        low.tell({"lr": 1.0}, math.nan)
+        for _ in range(4):
+            p = low.ask()
+            assert LR.low < p["lr"] < 1.0, (failures, low.last_proposal_kind, p)
+            low.tell(p, 0.3 - 0.1 * math.log10(p["lr"] / 0.4))
 
 
 def test_exploration_after_a_divergence_looks_where_divergence_is_possible():
@@ -343,7 +351,7 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     optimistic = opt.acquisition_function(optimistic=True).model
     assert optimistic is not honest
     best = float(honest.train_targets.min())
-    assert float(optimistic.mean_module.constant) == pytest.approx(best)
+    assert float(optimistic.mean_module.constant.detach()) == pytest.approx(best)
     assert float(honest.mean_module.constant) > best + 0.5
     with torch.no_grad():
         assert (optimistic.posterior(edges).mean.squeeze(-1) < before).all()
@@ -460,3 +468,16 @@ def test_the_iteration_title_says_why_the_next_point_is_where_it_is():
     assert "\n" not in iteration_title(5, 10, nxt, "logei")
     assert "last evaluation" in iteration_title(9, 10, nxt, "logei+feasibility")
     assert "budget spent" in iteration_title(10, 10, None, None)
+    assert "range is used up" in iteration_title(4, 10, None, "exhausted")
+
+
+def test_a_range_used_up_raises_from_ask_and_ends_run_early():
+    space = SearchSpace([ParamConfig("lr", 0.1, 0.105, "log")])
+    opt = BayesianOptimizer(space, seed=0)
+    with pytest.warns(UserWarning, match="stopping after"):
+        best = opt.run(bowl_1d, 10)
+    assert 2 <= len(opt.observations) < 10 and best is not None
+    with pytest.raises(SearchExhausted):
+        opt.ask()
+    xs = sorted(math.log10(o.params["lr"]) for o in opt.observations)
+    assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) > 0.01

@@ -6,7 +6,9 @@ Each test is one case of issue 10, tried the way a careful user (or an attacker)
 import errno
 import json
 import math
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,7 +62,8 @@ def test_a_foreign_folder_is_refused_and_untouched(capsys, tiny_data, tmp_path):
     assert snapshot(folder) == before
 
 
-def test_a_file_or_a_busy_folder_is_refused(capsys, tiny_data, tmp_path):
+def test_a_file_is_refused_as_a_run_folder(capsys, tiny_data, tmp_path):
+    # (a busy folder: tests/test_study.py::test_second_process_on_a_run_folder_is_refused)
     target = tmp_path / "file"
     target.write_text("x")
     assert "is a file" in one_error(capsys, bo(tiny_data, target))
@@ -89,6 +92,34 @@ def test_every_written_file_is_atomic(tmp_path):
     assert mode == (tmp_path / "fresh.txt").stat().st_mode & 0o777  # not mkstemp's 0600
     RunFolder(tmp_path).write_summary({"value": math.nan, "list": [math.inf]})
     assert json.loads(target.read_text()) == {"value": None, "list": [None]}  # never bare NaN
+
+
+def test_trial_checkpoints_are_fsynced_and_renamed_from_beside_their_target(
+    tiny_data, tmp_path, monkeypatch
+):
+    synced, renamed = [], []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        renamed.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert main(bo(tiny_data, tmp_path / "run", 2)) == 0
+    checkpoints = tmp_path / "run" / "checkpoints"
+    # (Lightning may move its own temporary file onto ours: only the final renames.)
+    written = [(s, d) for s, d in renamed if d.parent == checkpoints and d.suffix == ".ckpt"]
+    written = [(s, d) for s, d in written if not d.name.startswith(".")]
+    # Both trials' checkpoints were written (the clean-up at the end keeps one).
+    assert {dst.name for _, dst in written} == {"trial_000.ckpt", "trial_001.ckpt"}
+    for src, dst in written:
+        assert src.parent == dst.parent, (src, dst)  # beside it: same folder, same disk
+        assert str(src) in synced, f"{src} renamed over {dst} without fsync"
 
 
 # ---------------------------------------------------------------- broken data

@@ -17,8 +17,9 @@ Layers, top to bottom (each imports only those below it):
 benchmarks and the tests use it); docs/optimizer.md explains every rule.
 """
 
+from boresnet.tuner.exclusions import SearchExhausted
 from boresnet.tuner.observations import DTYPE, Observation
 from boresnet.tuner.optimizer import BayesianOptimizer
 from boresnet.tuner.rules import is_final_step
 
-__all__ = ["DTYPE", "BayesianOptimizer", "Observation", "is_final_step"]
+__all__ = ["DTYPE", "BayesianOptimizer", "Observation", "SearchExhausted", "is_final_step"]

@@ -26,7 +26,7 @@ from botorch.models import ModelListGP, SingleTaskGP
 from botorch.optim import optimize_acqf
 
 from boresnet.space import SearchSpace
-from boresnet.tuner.exclusions import Exclusions, likely_to_train
+from boresnet.tuner.exclusions import Exclusions, SearchExhausted, likely_to_train
 from boresnet.tuner.observations import DTYPE, coords_of
 from boresnet.tuner.sampling import ACQUISITION_STREAM, sobol_unit, step_seed
 from boresnet.tuner.surrogate import Surrogate
@@ -124,6 +124,9 @@ def maximise(
 
     Returns:
         The point in search coordinates, ``(d,)``.
+
+    Raises:
+        SearchExhausted: Every candidate is excluded.
     """
     bounds = space.bounds(DTYPE)
     X = coords_of(space, exclusions.observations)
@@ -146,10 +149,11 @@ def maximise(
     fill = space.unit_to_coords(sobol_unit(space.dim, raw_samples, seed + len(X)))
     candidates = torch.cat([found, edges, fill])
     candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
-    keep = ~exclusions.mask(candidates)
-    if not keep.any():  # training diverged at the lowest rate: nothing is left to try
-        keep = ~exclusions.mask(candidates, above_divergence=False)
-    candidates = candidates[keep]
+    candidates = candidates[~exclusions.mask(candidates)]
+    if not len(candidates):
+        raise SearchExhausted(
+            f"no point is left outside the excluded neighbourhoods ({len(X)} trials)"
+        )
     safe = likely_to_train(surrogate, candidates, edge=edge)
     if safe.any():
         candidates = candidates[safe]

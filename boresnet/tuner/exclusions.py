@@ -31,6 +31,15 @@ EXCLUDE_RADIUS = 0.1
 EDGE_OF_DIVERGENCE = 0.05
 
 
+class SearchExhausted(RuntimeError):
+    """No candidate is left outside the excluded neighbourhoods: the range is used up.
+
+    Raised by a proposal when every point of the search space lies within
+    ``min_distance`` of an evaluated one (or is ruled out by a divergence): a range too
+    narrow for the budget at that resolution.
+    """
+
+
 @dataclass(frozen=True)
 class Exclusions:
     """The neighbourhoods that the observations rule out.
@@ -82,18 +91,23 @@ class Exclusions:
         Where training diverged, a larger rate with the same other parameters (within
         ``min_distance``) diverges too. The feasibility GP reverts toward "feasible" a
         few length-scales beyond a lone divergence, and log-EI then sent a proposal to
-        lr = 10 after a divergence at 4.
+        lr = 10 after a divergence at 4. A divergence at the lowest rate of the range
+        (within ``min_distance`` of it) would rule out every rate: the rule steps aside
+        for that divergence alone. Only a searched ``lr`` orders rates; without it the
+        rule does not apply (the feasibility model still weighs every divergence).
         """
         mask = torch.zeros(len(candidates), dtype=torch.bool)
-        diverged = torch.tensor([o.status == "diverged" for o in self.observations])
-        if "lr" not in self.space.names or not diverged.any():
+        if "lr" not in self.space.names:
             return mask
-        X = coords_of(self.space, self.observations)
         j = self.space.names.index("lr")
         others = [k for k in range(self.space.dim) if k != j]
-        radius = self.radius()[others]
-        for x in X[diverged]:
-            same = (candidates[:, others] - x[others]).abs() <= radius
+        radius = self.radius()
+        lowest = self.space.bounds(DTYPE)[0, j] + radius[j]
+        diverged = [o for o in self.observations if o.status == "diverged"]
+        for x in coords_of(self.space, diverged):
+            if x[j] <= lowest:
+                continue  # diverged at the lowest rate: every rate is above it
+            same = (candidates[:, others] - x[others]).abs() <= radius[others]
             mask |= (candidates[:, j] >= x[j]) & same.all(-1)
         return mask
 

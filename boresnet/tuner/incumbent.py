@@ -44,7 +44,8 @@ def incumbent_at_bound(
     Returns:
         ``{name: "upper" | "lower"}``: the incumbent is within 0.1 decades (log) or
         a tenth of the range (linear) of that bound, and the posterior mean at the
-        bound is no higher than at the incumbent. Empty when nothing is at a bound.
+        bound is no higher than at the incumbent. Empty when nothing is at a bound, and
+        without a GP (no posterior to check).
     """
     if incumbent is None:
         return {}
@@ -60,6 +61,6 @@ def incumbent_at_bound(
             at_edge = anchor.clone()
             at_edge[j] = edge
             pred = surrogate.predict(torch.stack([anchor, at_edge]))
-            if pred is None or float(pred[0][1]) <= float(pred[0][0]) + 1e-12:
+            if pred is not None and float(pred[0][1]) <= float(pred[0][0]) + 1e-12:
                 out[p.name] = side
     return out

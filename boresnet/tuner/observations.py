@@ -51,18 +51,29 @@ class Observation:
         Args:
             params: The evaluated point.
             value: Its objective, or ``None`` / NaN if the trial failed or diverged.
-            status: ``ok``, ``diverged`` or ``failed``; ``ok`` without a value is ``failed``.
+            status: ``ok``, ``diverged`` or ``failed``; ``ok`` without a value is ``failed``,
+                and a value given with another status is dropped (no model uses it).
         """
+        if status != "ok":
+            value = None
         if value is not None and not math.isfinite(value):
             value, status = None, status if status != "ok" else "diverged"
         if value is None and status == "ok":
             status = "failed"
         return cls(dict(params), value, status)
 
+    def __post_init__(self) -> None:
+        # The one invariant that makes ``ok`` a plain status check (as TrialRecord's).
+        finite = self.value is not None and math.isfinite(self.value)
+        if self.status not in STATUSES or (self.status == "ok") != finite:
+            raise ValueError(
+                f"inconsistent observation: status {self.status!r}, value {self.value}"
+            )
+
     @property
     def ok(self) -> bool:
-        """Whether the observation has a finite objective."""
-        return self.status == "ok" and self.value is not None and math.isfinite(self.value)
+        """Whether the trial succeeded: status ``ok``, hence a finite objective."""
+        return self.status == "ok"
 
 
 def coords_of(space: SearchSpace, observations: Sequence[Observation]) -> torch.Tensor:

@@ -8,18 +8,19 @@ and maximises the :mod:`~boresnet.tuner.acquisition` outside what
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 from botorch.acquisition import AcquisitionFunction
 
-from boresnet.config import DESIGN_PER_PARAM, Config, SearchConfig, check_tuner_choices
+from boresnet.config import Config, SearchConfig, check_tuner_choices, design_size
 from boresnet.journal import TrialRecord
 from boresnet.space import SearchSpace
 from boresnet.tuner import acquisition, rules
-from boresnet.tuner.exclusions import Exclusions
+from boresnet.tuner.exclusions import Exclusions, SearchExhausted
 from boresnet.tuner.incumbent import best_index, incumbent_at_bound
-from boresnet.tuner.observations import DTYPE, Observation
+from boresnet.tuner.observations import Observation
 from boresnet.tuner.surrogate import Surrogate
 
 # The optimiser's arguments that are ``search`` fields of the same name.
@@ -68,7 +69,7 @@ class BayesianOptimizer:
             acquisition=acquisition, transform=transform, failures=failures, kernel=kernel
         )
         self.space = space
-        self.n_init = DESIGN_PER_PARAM * space.dim if n_init is None else n_init
+        self.n_init = design_size(space.dim, budget, n_init)
         self.acquisition = acquisition
         self.num_restarts = num_restarts
         self.raw_samples = raw_samples
@@ -146,14 +147,6 @@ class BayesianOptimizer:
         log = self.acquisition == "logei" if log is None else log
         return acquisition.acquisition_function(self.surrogate(), self.space.dim, log, optimistic)
 
-    def expected_improvement(self, coords: torch.Tensor) -> torch.Tensor | None:
-        """The acquisition at ``(n, d)`` coords in linear units (EI x P(feasible)), to plot."""
-        acq = self.acquisition_function(log=True)
-        if acq is None:
-            return None
-        with torch.no_grad():
-            return acq(coords.to(DTYPE).unsqueeze(-2)).exp()
-
     def _maximise(self, acq: AcquisitionFunction, salt: int, edge: bool = False) -> torch.Tensor:
         return acquisition.maximise(
             acq, self.space, self.exclusions(), self.surrogate(), self.seed, salt,
@@ -174,6 +167,9 @@ class BayesianOptimizer:
 
         The proposal is cached until the next ``tell``: the study draws it into the
         iteration figure and then evaluates it, and must not optimise twice.
+
+        Raises:
+            SearchExhausted: No point is left outside ``min_distance`` of the trials.
         """
         n = len(self.observations)
         if self._proposal is not None and self._proposal[0] == n:
@@ -215,12 +211,19 @@ class BayesianOptimizer:
 
         ``budget`` counts earlier evaluations and becomes the optimiser's (its last step
         refines); ``objective`` maps parameters to a value to minimise (``None``/NaN: a
-        failure).
+        failure). A range used up before the budget (:class:`SearchExhausted`) ends the
+        run early, with a warning.
         """
         if budget != self.budget:
             self._proposal = None  # asked under another budget: its last step may differ
             self.budget = budget
         while len(self.observations) < budget:
-            params = self.ask()
+            try:
+                params = self.ask()
+            except SearchExhausted as err:
+                warnings.warn(
+                    f"stopping after {len(self.observations)} evaluations: {err}", stacklevel=2
+                )
+                break
             self.tell(params, objective(params), "ok")
         return self.best()

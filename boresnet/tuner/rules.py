@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from boresnet.space import SearchSpace
-from boresnet.tuner.exclusions import Exclusions, likely_to_train
+from boresnet.tuner.exclusions import Exclusions, SearchExhausted, likely_to_train
 from boresnet.tuner.observations import DTYPE, Observation, coords_of
 from boresnet.tuner.sampling import sobol_unit
 from boresnet.tuner.surrogate import Surrogate
@@ -85,12 +85,21 @@ def design_point(
 
     Returns:
         The first of the ``DESIGN_LOOKAHEAD`` points from ``index`` on that is not
-        excluded and is likely to train, in search coordinates (the point ``index``
-        itself when none is).
+        excluded and is likely to train (while one is; else the first not excluded), in
+        search coordinates.
+
+    Raises:
+        SearchExhausted: Every one of those points is excluded.
     """
     points = space.unit_to_coords(sobol_unit(space.dim, DESIGN_LOOKAHEAD, seed, skip=index))
-    keep = ~exclusions.mask(points) & likely_to_train(surrogate, points)
-    return points[int(torch.nonzero(keep)[0])] if keep.any() else points[0]
+    allowed = ~exclusions.mask(points)
+    if not allowed.any():
+        raise SearchExhausted(
+            f"none of {DESIGN_LOOKAHEAD} design points is outside the excluded neighbourhoods"
+        )
+    preferred = allowed & likely_to_train(surrogate, points)
+    keep = preferred if preferred.any() else allowed
+    return points[int(torch.nonzero(keep)[0])]
 
 
 def worthwhile_gain(surrogate: Surrogate) -> float:
