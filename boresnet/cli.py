@@ -36,6 +36,7 @@ from boresnet.report import CheckpointError
 from boresnet.resume import ResumeError
 from boresnet.run_folder import RunFolderError
 from boresnet.study import StudyError
+from boresnet.trial import MachineFault
 
 # Errors that are the user's or the machine's, not bugs: one line, exit status 2.
 USER_ERRORS = (
@@ -49,6 +50,7 @@ USER_ERRORS = (
     ResumeError,
     StudyError,
     CheckpointError,
+    MachineFault,
     OSError,
 )
 # Flags a subcommand adds beside the config fields (and jsonargparse's own).

@@ -24,6 +24,7 @@ from boresnet.journal import read_journal
 from boresnet.report import CheckpointError, test_checkpoint, write_summary_figures
 from boresnet.resume import check_resume, load_run_config
 from boresnet.run_folder import RunFolder
+from boresnet.space import SearchSpace
 from boresnet.study import is_primary, new_run_dir, start_study
 from boresnet.trial import check_hardware, run_trial
 
@@ -71,6 +72,17 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
         summary = start_study(config, folder, resume=bool(ns.resume))
     except KeyboardInterrupt:
         done = len(read_journal(folder.journal))
+        summary = folder.read_summary() if is_primary() else None
+        finished = done >= config.search.budget or bool(summary and summary.get("stopped_early"))
+        if summary is not None and summary.get("n_trials") == done and finished:
+            # The report was complete: only the summary figures (or TensorBoard's
+            # flush) were cut short; `plot` redraws them.
+            print(
+                f"\nstopped after the report was written; `boresnet plot "
+                f"{shlex.quote(str(folder))}` redraws any missing figure",
+                file=sys.stderr,
+            )
+            return EXIT_OK if summary.get("best_objective") is not None else EXIT_NO_RESULT
         print(
             f"\ninterrupted: {done}/{config.search.budget} trials are saved in {folder}; "
             f"resume with: boresnet bo --resume {shlex.quote(str(folder))}",
@@ -133,7 +145,7 @@ def cmd_plot(run_dir: str) -> int:
     """
     folder = RunFolder(run_dir)
     config: Config = load_run_config(folder)
-    records = read_journal(folder.journal)
+    records = read_journal(folder.journal, check_params=SearchSpace(config.search.params).check)
     for k in range(2, len(records) + 1):
         save_iteration_figure(config, folder, records[:k])
     write_summary_figures(config, folder, records)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 MAX_WIDTH = 1024
@@ -29,21 +30,49 @@ def _require(condition: bool, name: str, message: str) -> None:
         raise ConfigError(f"{name}: {message}")
 
 
-def _check_choices(section: object, prefix: str) -> None:
-    """Every ``Literal`` field of a config dataclass holds one of its values.
+def _check_fields(section: object, prefix: str) -> None:
+    """Every field of a config dataclass holds a value of its annotated type.
 
-    jsonargparse checks them on the command line; this checks a config built any other
-    way (a resumed ``config.yaml``, :func:`from_dict`), so that the config is the one
-    owner of these checks and no trial fails later on a typo.
+    jsonargparse checks types on the command line; this checks a config built any other
+    way (a resumed ``config.yaml``, :func:`from_dict`), so that a typo is one line
+    naming the field, never a ``TypeError`` from a comparison or a trial that fails.
     """
     for name, hint in get_type_hints(type(section)).items():
-        if get_origin(hint) is Literal:
-            value, allowed = getattr(section, name), get_args(hint)
-            _require(
-                value in allowed,
-                f"{prefix}.{name}",
-                f"unknown value {value!r}; allowed: {', '.join(map(str, allowed))}",
-            )
+        value = getattr(section, name)
+        if not _matches(value, hint):
+            allowed = get_args(hint) if get_origin(hint) is Literal else None
+            expected = f"one of {', '.join(map(str, allowed))}" if allowed else _describe(hint)
+            where = f"{prefix}.{name}" if prefix else name
+            raise ConfigError(f"{where}: expected {expected}, got {value!r}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin is Literal:
+        return value in get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, option) for option in get_args(hint))
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, get_args(hint)[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # an integer is a float too (lr: 1)
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    if get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_describe(option) for option in get_args(hint))
+    if get_origin(hint) is list:
+        return f"a list of {_describe(get_args(hint)[0])}"
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 @dataclass
@@ -63,7 +92,7 @@ class DataConfig:
     tile_train: int | None = None  # repeat training images to this many: timing only
 
     def __post_init__(self) -> None:
-        _check_choices(self, "data")
+        _check_fields(self, "data")
         _require(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
         _require(
             0 < self.val_fraction < 1,
@@ -93,6 +122,7 @@ class ModelConfig:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
+        _check_fields(self, "model")
         # 1024 is 16x the classic ResNet-9 (about 1.7 G parameters): beyond it a model
         # cannot be built in memory, and the allocation error would be a traceback.
         _require(
@@ -126,7 +156,7 @@ class OptimConfig:
     translate: int = 0
 
     def __post_init__(self) -> None:
-        _check_choices(self, "optim")
+        _check_fields(self, "optim")
         _require(self.lr > 0, "optim.lr", f"must be > 0, got {self.lr}")
         _require(
             0 <= self.momentum < 1, "optim.momentum", f"must be in [0, 1), got {self.momentum}"
@@ -160,8 +190,14 @@ class TrainerConfig:
     compile: bool = False
     progress_bar: bool = True
     divergence_check_every: int = 10
+    # Seconds a collective may wait for a peer under DDP before the study stops with a
+    # machine fault (torch's default is 30 minutes). A trial's slowest collective is a
+    # validation or test pass's gather, seconds even at width 64; 300 s leaves a
+    # margin for a loaded node while noticing a dead or hung peer in minutes.
+    collective_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
+        _check_fields(self, "trainer")
         _require(
             self.accelerator in ACCELERATORS,
             "trainer.accelerator",
@@ -174,6 +210,11 @@ class TrainerConfig:
             or (isinstance(self.devices, int) and (self.devices >= 1 or self.devices == -1)),
             "trainer.devices",
             f"must be 'auto', -1 (all) or a count >= 1, got {self.devices!r}",
+        )
+        _require(
+            self.collective_timeout_s > 0,
+            "trainer.collective_timeout_s",
+            f"must be > 0, got {self.collective_timeout_s}",
         )
         _require(
             self.divergence_check_every >= 1,
@@ -193,7 +234,7 @@ class ParamConfig:
 
     def __post_init__(self) -> None:
         where = f"search.params[{self.name}]"
-        _check_choices(self, where)
+        _check_fields(self, where)
         _require(
             self.name in TUNABLE,
             f"{where}.name",
@@ -312,7 +353,7 @@ class SearchConfig:
     max_consecutive_failures: int = 3
 
     def __post_init__(self) -> None:
-        _check_choices(self, "search")
+        _check_fields(self, "search")
         _require(len(self.params) >= 1, "search.params", "needs at least one parameter")
         names = [p.name for p in self.params]
         _require(len(set(names)) == len(names), "search.params", f"duplicate names in {names}")
@@ -389,6 +430,7 @@ class Config:
     out: str = "lightning_logs"
 
     def __post_init__(self) -> None:
+        _check_fields(self, "")
         # Trial i trains with seed + i: every one of them must be a valid seed.
         limit = SEED_LIMIT - self.search.budget
         _require(0 <= self.seed < limit, "seed", f"must be in [0, {limit}), got {self.seed}")
@@ -401,8 +443,15 @@ def to_dict(config: Config) -> dict[str, Any]:
 
 def from_dict(data: dict[str, Any]) -> Config:
     """Rebuild a :class:`Config` from :func:`to_dict` output, validating it."""
+    for section in ("data", "model", "optim", "trainer", "search"):
+        _require(
+            isinstance(data.get(section, {}), dict),
+            section,
+            f"expected a mapping of fields, got {data.get(section)!r}",
+        )
     search = dict(data.get("search", {}))
-    search["params"] = [ParamConfig(**p) for p in search.get("params", [])] or [ParamConfig()]
+    if "params" in search:  # given: as given (an empty list is refused, naming it)
+        search["params"] = [ParamConfig(**p) for p in search["params"]]
     return Config(
         data=DataConfig(**data.get("data", {})),
         model=ModelConfig(**data.get("model", {})),

@@ -15,7 +15,9 @@ import fcntl
 import json
 import math
 import os
+import stat
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,56 +133,62 @@ class TrialRecord:
         return record
 
 
-def read_journal(path: str | os.PathLike, repair: bool = False) -> list[TrialRecord]:
-    """Read every complete record of a journal.
+def read_journal(
+    path: str | os.PathLike,
+    repair: bool = False,
+    check_params: Callable[[dict[str, float]], None] | None = None,
+) -> list[TrialRecord]:
+    """Read every complete record of a journal, strictly.
+
+    Only a last line without its final newline is torn (a kill during its write): it is
+    dropped, with a warning, and its trial runs again. Any other line that is not a
+    valid record, the last complete one included, is refused, and nothing is deleted.
 
     Args:
-        path: The ``trials.jsonl`` file.
+        path: The ``trials.jsonl`` file (a symbolic link is refused).
         repair: Truncate a torn last line from the file (before appending to it).
+        check_params: Raises ``ValueError`` for a record's params that are not a
+            point of the study's search space (``SearchSpace.check``).
 
     Returns:
         The records, in order.
 
     Raises:
-        JournalError: A line other than the last is not a valid record.
+        JournalError: A line is not a valid record (naming the file, line and field),
+            or the records' indices are not 0, 1, 2...
     """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
-    data = path.read_bytes()
+    data = read_regular(path)
     lines = data.split(b"\n")
     records: list[TrialRecord] = []
     good_bytes = 0
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            good_bytes += len(raw) + 1
-            continue
-        is_last = all(not rest.strip() for rest in lines[number:])
-        torn = number == len(lines)  # no newline after it: the write never finished
-        try:
-            record = TrialRecord.from_dict(json.loads(raw))
-        except (ValueError, TypeError) as err:
-            if is_last:
-                if repair:  # warn once: the reader that repairs is the one that resumes
-                    warnings.warn(
-                        f"{path}: ignoring a torn last line {number} "
-                        "(interrupted write); that trial will run again",
-                        stacklevel=2,
-                    )
-                break
-            raise JournalError(f"{path}, line {number}: not a valid trial record ({err})") from err
-        if torn:
-            if repair:
+        if number == len(lines):  # after the last newline: empty, or a torn write
+            if raw.strip() and repair:  # warn once: the reader that repairs resumes
                 warnings.warn(
-                    f"{path}: last line {number} has no newline; re-running that trial",
+                    f"{path}: ignoring a torn last line {number} (no newline: an "
+                    "interrupted write); that trial will run again",
                     stacklevel=2,
                 )
             break
-        records.append(record)
         good_bytes += len(raw) + 1
+        if not raw.strip():
+            continue
+        try:
+            record = TrialRecord.from_dict(json.loads(raw))
+            if check_params is not None:
+                check_params(record.params)
+        except (ValueError, TypeError) as err:
+            raise JournalError(f"{path}, line {number}: not a valid trial record ({err})") from err
+        records.append(record)
     if repair and good_bytes < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(good_bytes)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            os.ftruncate(fd, good_bytes)
+        finally:
+            os.close(fd)
     for expected, record in enumerate(records):
         if record.index != expected:
             raise JournalError(
@@ -189,10 +197,30 @@ def read_journal(path: str | os.PathLike, repair: bool = False) -> list[TrialRec
     return records
 
 
+def read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file, not a symbolic link.
+
+    Raises:
+        JournalError: It is a link or another special file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise JournalError(f"{path} is a symbolic link; refusing to follow it") from err
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise JournalError(f"{path} is not a regular file")
+        return f.read()
+
+
 def append_record(path: str | os.PathLike, record: TrialRecord) -> None:
     """Append one record as a line, durably (flush + fsync) before returning."""
     line = json.dumps(record.to_dict(), allow_nan=False) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
+    # Never through a symbolic link: the journal is written inside its run folder only.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())

@@ -19,7 +19,7 @@ from boresnet.figures import close, draw_confusion, draw_convergence, draw_itera
 from boresnet.journal import TrialRecord
 from boresnet.module import ResNetClassifier
 from boresnet.run_folder import RunFolder
-from boresnet.trial import build_datamodule, build_trainer
+from boresnet.trial import build_datamodule, build_trainer, run_trial
 from boresnet.tuner import BayesianOptimizer
 
 INCUMBENT_RULE = "lowest GP posterior mean among evaluated points"
@@ -64,6 +64,33 @@ def test_checkpoint(config: Config, checkpoint: Path) -> tuple[float, int, np.nd
     confusion = module.last_confusion.numpy() if module.last_confusion is not None else None
     n = int(confusion.sum()) if confusion is not None else len(datamodule.test_set)
     return float(metrics["test_acc"]), n, confusion
+
+
+def retrain(config: Config, folder: RunFolder, record: TrialRecord) -> None:
+    """Train a trial again, with its parameters and seed, to restore its checkpoint.
+
+    The clean-up at the end of a study keeps the incumbent's weights only, and after a
+    resume the incumbent (lowest posterior mean) can move back to an earlier trial: the
+    report then retrains it rather than fail. Seeded, so the same weights on a CPU (a
+    GPU's kernels may differ in the last bits).
+
+    Raises:
+        CheckpointError: The retrained trial did not end ``ok``.
+    """
+    result = run_trial(
+        config,
+        record.params,
+        seed=record.seed if record.seed is not None else config.seed + record.index,
+        log_dir=folder.path,
+        name=folder.trials_logs_name,
+        version=f"{folder.trial_version(record.index)}-retrained",
+        checkpoint=folder.trial_checkpoint(record.index),
+    )
+    if result.status != "ok":
+        raise CheckpointError(
+            f"trial {record.index + 1}'s checkpoint is gone and retraining it ended "
+            f"{result.status}: {result.error}"
+        )
 
 
 def trials_table(records: list[TrialRecord]) -> str:
@@ -114,10 +141,14 @@ def summarise(
         "objective": config.search.objective,
         "incumbent_rule": INCUMBENT_RULE,
         "incumbent_at_bound": {},
+        "retrained_trial": None,
     }
     confusion = None
     if best is not None:
         index = opt.best_index()  # observations are told in journal order
+        if not folder.trial_checkpoint(index).exists():
+            retrain(config, folder, records[index])
+            summary["retrained_trial"] = index
         acc, n, confusion = test_checkpoint(config, folder.trial_checkpoint(index))
         summary.update(
             best_params=best.params,
@@ -173,6 +204,11 @@ def report_text(config: Config, folder: RunFolder, summary: dict[str, Any]) -> s
             f"{config.search.objective}={summary['best_objective']:.4f} (chosen by "
             f"{INCUMBENT_RULE}); test_acc={summary['test_acc']:.4f} on {summary['test_n']} "
             f"test images; {summary['wall_s']:.0f}s in all"
+        )
+    if summary.get("retrained_trial") is not None:
+        lines.append(
+            f"(trial {summary['retrained_trial'] + 1}'s checkpoint had been cleaned up: it was "
+            "retrained with its parameters and seed to test it)"
         )
     for name, side in summary["incumbent_at_bound"].items():
         lines.append(bound_warning(name, side))

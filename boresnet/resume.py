@@ -52,11 +52,30 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def fingerprinted_fields(config: Config) -> dict[str, Any]:
+    """Every config field that changes results, by dotted name, as plain data."""
+    data = json.loads(json.dumps(flatten(to_dict(config)), default=str))
+    return {k: v for k, v in data.items() if k not in RESUMABLE}
+
+
 def study_fingerprint(config: Config) -> str:
     """A short hash of every config field that changes results."""
-    fields = {k: v for k, v in flatten(to_dict(config)).items() if k not in RESUMABLE}
-    text = json.dumps(fields, sort_keys=True, default=str)
+    text = json.dumps(fingerprinted_fields(config), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def changed_fields(config: Config, folder: RunFolder) -> str:
+    """The fields of ``config`` that differ from the study's ``origin.yaml``, in words."""
+    origin = folder.read_origin()
+    if origin is None:
+        return "the fields that differ are unknown: this folder has no origin.yaml"
+    now = fingerprinted_fields(config)
+    diffs = [
+        f"{k} ({origin.get(k)!r} then, {now.get(k)!r} now)"
+        for k in sorted(set(origin) | set(now))
+        if origin.get(k) != now.get(k)
+    ]
+    return "field(s) " + ", ".join(diffs) if diffs else "no field differs from origin.yaml"
 
 
 def load_run_config(folder: RunFolder) -> Config:
@@ -75,9 +94,11 @@ def load_run_config(folder: RunFolder) -> Config:
 
 def check_journal(config: Config, folder: RunFolder) -> None:
     """Refuse a journal written for another search space or config."""
-    space = SearchSpace(config.search.params).describe()
+    search = SearchSpace(config.search.params)
+    space = search.describe()
     sha = study_fingerprint(config)
-    for number, rec in enumerate(read_journal(folder.journal), start=1):
+    records = read_journal(folder.journal, check_params=search.check)
+    for number, rec in enumerate(records, start=1):
         if rec.space is not None and rec.space != space:
             raise ResumeError(
                 f"{folder.journal}, line {number}: field search.params differs: the journal "
@@ -86,7 +107,7 @@ def check_journal(config: Config, folder: RunFolder) -> None:
         if rec.config_sha is not None and rec.config_sha != sha:
             raise ResumeError(
                 f"{folder.journal}, line {number} was written with a different config "
-                f"(fingerprint {rec.config_sha} != {sha} of config.yaml)"
+                f"than config.yaml: {changed_fields(config, folder)}"
             )
 
 

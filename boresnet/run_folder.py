@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,10 @@ CONFIG = "config.yaml"
 JOURNAL = "trials.jsonl"
 SUMMARY = "summary.json"
 BEST = "best.ckpt"
+ORIGIN = "origin.yaml"
 LOCK = ".lock"
+FIGURES, CHECKPOINTS, STUDY_LOGS, TRIAL_LOGS = "figures", "checkpoints", "study", "trials"
+FOLDERS = (FIGURES, CHECKPOINTS, STUDY_LOGS, TRIAL_LOGS)
 
 
 class RunFolderError(RuntimeError):
@@ -122,6 +126,11 @@ class RunFolder:
         return self.path / BEST
 
     @property
+    def origin(self) -> Path:
+        """The result-changing config fields as the study started (written once)."""
+        return self.path / ORIGIN
+
+    @property
     def lock(self) -> Path:
         """The lock file held while a process runs the study."""
         return self.path / LOCK
@@ -129,19 +138,19 @@ class RunFolder:
     @property
     def figures(self) -> Path:
         """Folder of the PNG figures."""
-        return self.path / "figures"
+        return self.path / FIGURES
 
     @property
     def checkpoints(self) -> Path:
         """Folder of the trials' checkpoints."""
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINTS
 
     @property
     def study_logs(self) -> Path:
         """TensorBoard folder of the study's figures and scalars."""
-        return self.path / "study"
+        return self.path / STUDY_LOGS
 
-    trials_logs_name = "trials"  # TensorBoardLogger's experiment name under the folder
+    trials_logs_name = TRIAL_LOGS  # TensorBoardLogger's experiment name under the folder
 
     def figure(self, name: str) -> Path:
         """A figure's path (``name`` without ``.png``)."""
@@ -160,6 +169,31 @@ class RunFolder:
         return f"trial_{index:03d}"
 
     # ---------------------------------------------------------------- rules
+    def check_entries(self) -> None:
+        """Refuse a known entry that is a symbolic link or another special file.
+
+        Every file and folder a study reads, writes or deletes must be a regular file or
+        directory inside the folder: a link there would let a resume, ``plot`` or the
+        clean-up write or delete outside it.
+
+        Raises:
+            RunFolderError: Naming the first such entry; nothing was touched.
+        """
+        kinds = {name: stat.S_ISREG for name in (CONFIG, JOURNAL, SUMMARY, BEST, LOCK, ORIGIN)}
+        kinds.update({name: stat.S_ISDIR for name in FOLDERS})
+        for name, is_kind in kinds.items():
+            path = self.path / name
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            if not is_kind(mode):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular entry"
+                raise RunFolderError(
+                    f"{path} is {what}; boresnet never follows links or special files in a "
+                    "run folder (replace it with the real file or folder)"
+                )
+
     def is_study(self) -> bool:
         """Whether the folder holds a study: its ``config.yaml`` and its journal."""
         return self.config.is_file() and self.journal.is_file()
@@ -196,6 +230,7 @@ class RunFolder:
             raise RunFolderError(
                 f"{self.path} is not a boresnet run folder (no {CONFIG} and {JOURNAL})"
             )
+        self.check_entries()
         self.ensure_writable()
 
     def start(self, config_data: dict[str, Any]) -> None:
@@ -226,6 +261,7 @@ class RunFolder:
             raise RunFolderError(
                 f"{self.path} is not a boresnet run folder (no {CONFIG} and {JOURNAL})"
             )
+        self.check_entries()
         try:
             data = yaml.safe_load(self.config.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as err:
@@ -255,9 +291,39 @@ class RunFolder:
         """Write ``config.yaml`` atomically."""
         write_text(self.config, yaml.safe_dump(data, sort_keys=False))
 
+    def write_origin(self, fields: dict[str, Any]) -> None:
+        """Write ``origin.yaml`` once, atomically: a later resume names what changed."""
+        if not os.path.lexists(self.origin):
+            write_text(self.origin, yaml.safe_dump(fields, sort_keys=True))
+
+    def read_origin(self) -> dict[str, Any] | None:
+        """``origin.yaml`` as plain data (``None`` where absent or unreadable)."""
+        if not self.origin.is_file():
+            return None
+        try:
+            data = yaml.safe_load(self.origin.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Write ``summary.json`` atomically; NaN and infinities become ``null``."""
         write_text(self.summary, json.dumps(json_safe(summary), indent=2, allow_nan=False))
+
+    def remove_checkpoints(self, keep: set[int]) -> None:
+        """Delete the trial checkpoints except ``keep``'s: regular files this study wrote.
+
+        A symbolic link or anything not named ``trial_NNN.ckpt`` is left alone.
+        """
+        if not os.path.lexists(self.checkpoints):
+            return
+        self.check_entries()
+        mine = {self.trial_checkpoint(i).name for i in keep}
+        for path in self.checkpoints.iterdir():
+            name = path.name
+            ours = name.startswith("trial_") and name.endswith(".ckpt") and name[6:-5].isdigit()
+            if ours and name not in mine and stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
 
     def save(self, target: Path, writer: Callable[[Path], None]) -> None:
         """Write ``target`` atomically: ``writer(tmp)`` writes it, then a rename.

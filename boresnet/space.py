@@ -15,6 +15,10 @@ import torch
 
 from boresnet.config import ParamConfig
 
+# How far (a fraction of the range, in search coordinates) a value read back may stray
+# outside its bounds: rounding through log10 and 10**x, never a real excursion.
+BOUND_TOLERANCE = 1e-9
+
 
 class SearchSpace:
     """An ordered set of parameters to search.
@@ -73,6 +77,26 @@ class SearchSpace:
     def from_unit(self, u: torch.Tensor) -> dict[str, float]:
         """Map a point of the unit cube to ``{name: value}``."""
         return self.from_coords(self.unit_to_coords(u))
+
+    def check(self, values: dict[str, Any]) -> None:
+        """Raise ``ValueError`` unless ``values`` is a point of this space.
+
+        Exactly the searched names, each a finite number inside its bounds (to within
+        ``BOUND_TOLERANCE`` of the range, for values that went through a log and back),
+        and above 0 on a log scale. For values read back from a run folder.
+        """
+        if set(values) != set(self.names):
+            raise ValueError(f"params {sorted(values)} are not the searched {self.names}")
+        for p in self.params:
+            value = values[p.name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"params.{p.name} is not a number: {value!r}")
+            if not math.isfinite(value) or (p.scale == "log" and value <= 0):
+                raise ValueError(f"params.{p.name} = {value} is not a valid {p.scale} value")
+            low, high = self._coord(p, p.low), self._coord(p, p.high)
+            slack = BOUND_TOLERANCE * (high - low)
+            if not low - slack <= self._coord(p, value) <= high + slack:
+                raise ValueError(f"params.{p.name} = {value} is outside [{p.low}, {p.high}]")
 
     def describe(self) -> list[dict[str, Any]]:
         """Return the space as plain data (recorded with every journal line)."""

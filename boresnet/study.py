@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +23,10 @@ from boresnet.config import Config, to_dict
 from boresnet.figures import save_iteration_figure
 from boresnet.journal import RunLock, TrialRecord, append_record, read_journal
 from boresnet.report import report_text, summarise, write_report, write_summary_figures
-from boresnet.resume import study_fingerprint
+from boresnet.resume import fingerprinted_fields, study_fingerprint
 from boresnet.run_folder import RunFolder
 from boresnet.space import SearchSpace
-from boresnet.trial import TrialResult, check_data, run_trial
+from boresnet.trial import MachineFault, TrialResult, check_data, run_trial
 from boresnet.tuner import BayesianOptimizer, SearchExhausted
 
 RUN_DIR_ENV = "BORESNET_RUN_DIR"
@@ -49,16 +50,19 @@ class Study:
     Args:
         config: The resolved configuration.
         folder: The run folder.
+        data_sha: The fingerprint of the data (:func:`~boresnet.trial.check_data`).
         out: Stream for progress lines.
     """
 
-    def __init__(self, config: Config, folder: RunFolder, out: TextIO | None = None) -> None:
+    def __init__(
+        self, config: Config, folder: RunFolder, data_sha: str, out: TextIO | None = None
+    ) -> None:
         self.config = config
+        self.data_sha = data_sha
         self.folder = folder
         self.out = out if out is not None else sys.stdout
         self.primary = is_primary()
         self._writer: SummaryWriter | None = None
-        self.data_sha: str | None = None
 
     @property
     def writer(self) -> SummaryWriter:
@@ -118,9 +122,7 @@ class Study:
         # earlier trial as the GP learns, so every success keeps its weights until then.
         # Observations are told in journal order: their index is the trial's.
         keep = opt.best_index()
-        for path in self.folder.checkpoints.glob("trial_*.ckpt"):
-            if keep is None or path != self.folder.trial_checkpoint(keep):
-                path.unlink(missing_ok=True)
+        self.folder.remove_checkpoints(set() if keep is None else {keep})
 
     def _draw(
         self, records: list[TrialRecord], k: int, opt: BayesianOptimizer | None = None
@@ -131,11 +133,11 @@ class Study:
     def run(self) -> dict[str, Any]:
         """Run the study to its budget (continuing a journal) and write the report."""
         started = time.perf_counter()
-        records = read_journal(self.folder.journal, repair=self.primary)
+        space = SearchSpace(self.config.search.params)
+        records = read_journal(self.folder.journal, repair=self.primary, check_params=space.check)
         budget = self.config.search.budget
-        # A broken dataset stops here, never as a failed trial; so does other data than
-        # the journal's trials were trained on (a moved data folder must hold the same).
-        self.data_sha = check_data(self.config)
+        # Other data than the journal's trials were trained on stops here (a moved data
+        # folder must hold the same images and labels).
         trained_on = {r.data_sha for r in records if r.data_sha is not None}
         if trained_on - {self.data_sha}:
             raise StudyError(
@@ -175,15 +177,21 @@ class Study:
             kind = opt.last_proposal_kind
             index = len(records)
             seed = self.config.seed + index
-            result = run_trial(
-                self.config,
-                params,
-                seed=seed,
-                log_dir=self.folder.path,
-                name=self.folder.trials_logs_name,
-                version=self.folder.trial_version(index),
-                checkpoint=self.folder.trial_checkpoint(index),
-            )
+            try:
+                result = run_trial(
+                    self.config,
+                    params,
+                    seed=seed,
+                    log_dir=self.folder.path,
+                    name=self.folder.trials_logs_name,
+                    version=self.folder.trial_version(index),
+                    checkpoint=self.folder.trial_checkpoint(index),
+                )
+            except MachineFault as err:
+                raise MachineFault(
+                    f"{err}; trial {index + 1} was not journalled: resume with "
+                    f"boresnet bo --resume {shlex.quote(str(self.folder))}"
+                ) from err
             rec = self._record(index, params, result, seed, kind)
             if self.primary:
                 append_record(self.folder.journal, rec)
@@ -204,8 +212,25 @@ class Study:
             write_report(self.folder, summary, self.writer)
             self.say(report_text(self.config, self.folder, summary))
             write_summary_figures(self.config, self.folder, records, self.writer)
-            self.writer.close()
+            self.close_writer()
         return summary
+
+    def close_writer(self) -> None:
+        """Close TensorBoard's writer; a failure (a full disk) is one line, not an error.
+
+        The report is complete by then: only the event file is cut short. The writer's
+        background thread, whose failure would print a traceback, is quieted by
+        :func:`quiet_writer_threads`.
+        """
+        try:
+            self.writer.close()
+        except OSError as err:
+            print(
+                f"boresnet: warning: TensorBoard's event file in {self.folder.study_logs} "
+                f"is incomplete ({err.strerror or err}); the report is complete",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _log_scalars(self, opt: BayesianOptimizer, rec: TrialRecord) -> None:
         step = rec.index + 1
@@ -224,6 +249,17 @@ class Study:
             run_name=f"hparams/{self.folder.trial_version(rec.index)}",
             global_step=step,
         )
+
+
+def quiet_writer_threads(args: threading.ExceptHookArgs) -> None:
+    """A ``threading.excepthook`` that quiets the OSError of TensorBoard's writer thread.
+
+    :meth:`Study.close_writer` reports that failure in one line; every other thread's
+    exception goes to the default hook.
+    """
+    writer_thread = type(args.thread).__module__.startswith("tensorboard.")
+    if not (writer_thread and issubclass(args.exc_type, OSError)):
+        threading.__excepthook__(args)
 
 
 def new_run_dir(config: Config, explicit: str | None) -> Path:
@@ -245,24 +281,33 @@ def new_run_dir(config: Config, explicit: str | None) -> Path:
 
 
 def start_study(config: Config, folder: RunFolder, resume: bool) -> dict[str, Any]:
-    """Claim (or adopt) the folder, lock it, write the config and run the study."""
-    if not is_primary():
-        return Study(config, folder).run()
-    if resume:
-        folder.adopt()
-    else:
-        folder.create()
-    # Data-parallel ranks re-run this command: they must find rank 0's folder.
-    os.environ[RUN_DIR_ENV] = str(folder.path)
+    """Check the data, claim (or adopt) the folder, lock it, write the config, run.
+
+    The data first: a broken dataset is one error before anything is written (never a
+    failed trial, never a half-made run folder).
+    """
+    data_sha = check_data(config)
+    previous_hook = threading.excepthook
+    threading.excepthook = quiet_writer_threads
     try:
+        if not is_primary():
+            return Study(config, folder, data_sha).run()
+        if resume:
+            folder.adopt()
+        else:
+            folder.create()
+        # Data-parallel ranks re-run this command: they must find rank 0's folder.
+        os.environ[RUN_DIR_ENV] = str(folder.path)
         with RunLock(folder.lock):
             # Written on resume too: a raised budget must reach config.yaml (plot reads it).
             folder.start(to_dict(config))
+            folder.write_origin(fingerprinted_fields(config))  # once: what a resume keeps
             print(
                 f"study folder: {folder}  (TensorBoard: tensorboard --logdir "
                 f"{shlex.quote(str(folder))})",
                 flush=True,
             )
-            return Study(config, folder).run()
+            return Study(config, folder, data_sha).run()
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
+        threading.excepthook = previous_hook

@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies import DDPStrategy
 
 from boresnet.config import Config, ConfigError, with_params
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
@@ -166,6 +168,60 @@ def check_hardware(config: Config) -> None:
         )
 
 
+class MachineFault(RuntimeError):
+    """The machine failed, not the trial: a peer, the collective backend or a device.
+
+    A distributed peer died or hung, the backend broke, or a device was lost. Never
+    journalled as a failed learning rate: the study stops with one line, and
+    ``--resume`` runs the trial again.
+    """
+
+
+# What the distributed backends and the devices say when the machine, not the
+# learning rate, failed (torch's own DistError classes are matched by type).
+MACHINE_FAULT_MARKERS = (
+    "connection reset by peer",
+    "connection closed by peer",
+    "broken pipe",
+    "processgroup",
+    "nccl",
+    "gloo",
+    "collective operation timeout",
+    "cuda error: unspecified launch failure",
+    "device has fallen off the bus",
+    "uncorrectable ecc error",
+    "cuda driver error",
+    "no cuda-capable device",
+)
+
+
+def is_machine_fault(err: BaseException) -> bool:
+    """Whether ``err`` (or its cause) is the machine's fault (:class:`MachineFault`)."""
+    while err is not None:
+        if isinstance(err, torch.distributed.DistError):
+            return True
+        text = str(err).lower()
+        if any(marker in text for marker in MACHINE_FAULT_MARKERS):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def build_strategy(config: Config) -> Any:
+    """The trainer's strategy: DDP with the study's collective timeout, else as named.
+
+    Lightning's default timeout is 30 minutes: a hung peer would hold the study that
+    long before anyone notices (``trainer.collective_timeout_s``).
+    """
+    t = config.trainer
+    if t.strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        start_method = {"ddp": "popen", "ddp_spawn": "spawn"}.get(t.strategy, "fork")
+        return DDPStrategy(
+            start_method=start_method, timeout=timedelta(seconds=t.collective_timeout_s)
+        )
+    return t.strategy
+
+
 def build_trainer(
     config: Config, logger: Any = False, callbacks: list | None = None, **overrides: Any
 ) -> L.Trainer:
@@ -181,7 +237,7 @@ def build_trainer(
     kwargs: dict[str, Any] = dict(
         accelerator=t.accelerator,
         devices=t.devices,
-        strategy=t.strategy,
+        strategy=build_strategy(config),
         num_nodes=t.num_nodes,
         precision=t.precision or default_precision(t.accelerator),
         max_epochs=t.max_epochs,
@@ -295,6 +351,8 @@ def run_trial(
         raise KeyboardInterrupt from err
     except Exception as err:  # noqa: BLE001 - any training error is a failed trial
         last = traceback.format_exception_only(err)[-1].strip()
+        if is_machine_fault(err):
+            raise MachineFault(f"a machine fault, not the learning rate: {last}") from err
         return result("failed", last)
     if trainer.interrupted:
         raise KeyboardInterrupt

@@ -116,6 +116,8 @@ def test_missing_dataset_is_one_clear_error(capsys, tmp_path):
         (["--trainer.devices", "99", "--trainer.accelerator", "cpu"], "99 CPU processes"),
         (["--model.width", "1000000"], "model.width: must be in [1, 1024]"),
         (["--search.gap_radius", "1.5"], "search.gap_radius: must be in (0, 1) or null"),
+        (["--search.params", "[]"], "search.params: needs at least one parameter"),
+        (["--trainer.collective_timeout_s", "0"], "trainer.collective_timeout_s"),
     ],
 )
 def test_bad_config_is_one_line_error_and_writes_nothing(capsys, tmp_path, args, needle):

@@ -1,8 +1,12 @@
 """Data parallelism through Lightning's own DDP strategy, on two CPU processes."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +129,52 @@ def test_nan_on_one_rank_stops_every_rank(study_data, tmp_path):
     # Both ranks stopped at the same step: rank 1 saw the NaN, rank 0 was told.
     assert "nan at epoch 0, step 2" in results[1]["error"]
     assert "another rank at epoch 0, step 2" in results[0]["error"]
+
+
+def children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (Lightning's launcher starts rank 1 as a child)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path("/proc", entry, "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if entry.isdigit() and int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def test_a_dead_rank_is_a_machine_fault_not_a_failed_trial(study_data, tmp_path):
+    # Rank 1 SIGKILLed during the first trial: the study stops with one line, the trial
+    # is not journalled as a failed learning rate, and --resume runs it.
+    run = tmp_path / "run"
+    args = [
+        sys.executable, "-m", "boresnet", "bo", "--config", str(REPO / "configs" / "cpu.yaml"),
+        "--data-dir", str(study_data), *TINY, "--data.train_subset", "2048",
+        "--trainer.max_epochs", "2", "--budget", "2", "--run-dir", str(run),
+        "--trainer.devices", "2", "--trainer.strategy", "ddp",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not (children(proc.pid) and (run / "trials").exists()) and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)  # training
+    killed = time.time()
+    for pid in children(proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert time.time() - killed < 60
+    lines = err.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, err[-3000:]
+    assert "machine fault, not the learning rate" in lines[0] and "--resume" in lines[0]
+    assert read_journal(run / "trials.jsonl") == []
+    resumed = subprocess.run(
+        [sys.executable, "-m", "boresnet", "bo", "--resume", str(run)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    records = read_journal(run / "trials.jsonl")
+    assert [r.index for r in records] == [0, 1] and all(r.status != "failed" for r in records)

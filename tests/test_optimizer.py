@@ -481,3 +481,17 @@ def test_a_range_used_up_raises_from_ask_and_ends_run_early():
         opt.ask()
     xs = sorted(math.log10(o.params["lr"]) for o in opt.observations)
     assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) > 0.01
+
+
+def test_incumbent_at_bound_needs_a_gp_and_names_every_parameter():
+    space = SearchSpace([LR, MOM])
+    lone = BayesianOptimizer(space, seed=0)
+    lone.tell({"lr": LR.high, "momentum": MOM.high}, 0.1)  # one success: no GP
+    assert lone.surrogate().objective is None and lone.incumbent_at_bound() == {}
+    # The loss falls toward both upper bounds: both parameters are reported, each side.
+    opt = BayesianOptimizer(space, seed=0)
+    rng = np.random.default_rng(0)
+    for u in [*rng.random((8, 2)), (1.0, 1.0), (0.95, 1.0), (1.0, 0.93)]:
+        p = space.from_unit(torch.tensor(u, dtype=torch.double))
+        opt.tell(p, 2.0 - math.log10(p["lr"]) * 0.3 - p["momentum"])
+    assert opt.incumbent_at_bound() == {"lr": "upper", "momentum": "upper"}

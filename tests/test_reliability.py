@@ -10,9 +10,12 @@ import os
 import shutil
 from pathlib import Path
 
+import lightning
 import numpy as np
 import pytest
 import yaml
+from tensorboard.summary.writer.record_writer import RecordWriter
+from torch.utils.tensorboard import SummaryWriter
 
 from boresnet.cli import main
 from boresnet.config import Config, to_dict
@@ -171,35 +174,121 @@ def test_broken_data_stops_before_any_trial_naming_the_file(capsys, tmp_path, wh
     assert not (run / "summary.json").exists()
 
 
-def test_after_fixing_the_data_resume_runs_every_trial(capsys, tmp_path):
+def test_after_fixing_the_data_the_same_command_runs_every_trial(capsys, tmp_path):
+    # The data is checked before the folder is made: nothing to resume, nothing in the way.
     data, raw = broken(tmp_path, "label 10")
     run = tmp_path / "run"
     one_error(capsys, bo(data, run))
+    assert not run.exists()
     write_idx(raw / "train-labels-idx1-ubyte", np.arange(300) % 10)
-    assert main(["bo", "--resume", str(run)]) == 0
+    assert main(bo(data, run)) == 0
     assert [r.status for r in read_journal(run / "trials.jsonl")] == ["ok", "ok"]
 
 
 # ---------------------------------------------------------------- one line, not a traceback
 def test_disk_full_while_saving_a_checkpoint_is_one_line(capsys, tiny_data, tmp_path, monkeypatch):
-    import lightning
-
-    def full(self, *args, **kwargs):
+    def full(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"half a checkpoint")  # the disk fills mid-write
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(lightning.Trainer, "save_checkpoint", full)
     line = one_error(capsys, bo(tiny_data, tmp_path / "run"))
     assert "No space left on device" in line
     assert read_journal(tmp_path / "run" / "trials.jsonl") == []  # not a trial failure
+    # No partial or empty checkpoint, and no temporary file, is left behind.
+    assert list((tmp_path / "run" / "checkpoints").iterdir()) == []
 
 
-def test_missing_trial_checkpoint_on_resume_is_one_line(capsys, tiny_data, tmp_path):
+def test_a_full_disk_when_tensorboard_closes_is_one_line_after_a_complete_report(
+    capsys, tiny_data, tmp_path, monkeypatch
+):
+    # The study's own writer (not the trials' loggers) meets a full disk as it closes.
+    flush = RecordWriter.flush
+    failing = []
+
+    def full_flush(self):
+        if failing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        flush(self)
+
+    class StudyWriter(SummaryWriter):
+        def close(self):
+            failing.append(True)
+            super().close()
+
+    monkeypatch.setattr(RecordWriter, "flush", full_flush)
+    monkeypatch.setattr("boresnet.study.SummaryWriter", StudyWriter)
+    assert main(bo(tiny_data, tmp_path / "run")) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "TensorBoard's event file" in err, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["n_trials"] == 2 and summary["test_acc"] is not None
+
+
+def test_a_data_dir_that_is_a_file_leaves_no_run_folder(capsys, tmp_path):
+    not_a_folder = tmp_path / "data.txt"
+    not_a_folder.write_text("x")
+    line = one_error(capsys, bo(not_a_folder, tmp_path / "run"))
+    assert str(not_a_folder) in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_config_that_changed_names_the_fields(capsys, tiny_data, tmp_path):
     run = tmp_path / "run"
     assert main(bo(tiny_data, run)) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["seed"], saved["data"]["split_seed"] = 7, 3
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
     capsys.readouterr()
-    for ckpt in (run / "checkpoints").glob("*.ckpt"):
-        ckpt.unlink()
-    assert "does not exist" in one_error(capsys, ["bo", "--resume", str(run)])
+    line = one_error(capsys, ["bo", "--resume", str(run), "--budget", "3"])
+    assert "seed (0 then, 7 now)" in line and "data.split_seed (0 then, 3 now)" in line, line
+    saved["seed"], saved["data"]["split_seed"] = 0, 0
+    saved["model"]["width"] = "four"
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    line = one_error(capsys, ["bo", "--resume", str(run), "--budget", "3"])
+    assert "model.width" in line and "'four'" in line, line
+
+
+def test_a_stop_right_after_the_report_is_not_an_interruption(
+    capsys, tiny_data, tmp_path, monkeypatch
+):
+    # SIGTERM raises KeyboardInterrupt (commands._interrupt) wherever the study is: here
+    # while the summary figures are drawn, after summary.json was written.
+    def sigterm(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("boresnet.study.write_summary_figures", sigterm)
+    assert main(bo(tiny_data, tmp_path / "run")) == 0
+    out, err = capsys.readouterr()
+    assert "interrupted" not in err and "stopped after the report was written" in err
+    assert "best: trial" in out
+
+
+def test_an_incumbent_that_moves_back_to_a_cleaned_up_trial_is_retrained(
+    capsys, tiny_data, tmp_path
+):
+    # The clean-up kept trial 3's weights; a resume whose incumbent moves back to trial 1
+    # (here: its record says it was far better) must still finish its report.
+    run = tmp_path / "run"
+    assert main(bo(tiny_data, run, 3)) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert kept == [f"trial_{summary['best_trial']:03d}.ckpt"]
+    moved = next(i for i in range(3) if i != summary["best_trial"])
+    lines = (run / "trials.jsonl").read_text().splitlines()
+    record = json.loads(lines[moved])
+    record.update(status="ok", objective=0.01, val_loss=0.01)
+    lines[moved] = json.dumps(record)
+    (run / "trials.jsonl").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["bo", "--resume", str(run), "--budget", "4"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best_trial"] == moved and summary["retrained_trial"] == moved
+    assert summary["test_acc"] is not None and (run / "best.ckpt").is_file()
+    assert "retrained with its parameters and seed" in out
+    # ... and every later resume finishes too.
+    assert main(["bo", "--resume", str(run), "--budget", "5"]) == 0
 
 
 def test_empty_config_yaml_is_one_line(capsys, tiny_data, tmp_path):
