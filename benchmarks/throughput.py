@@ -9,6 +9,13 @@ alternate in one process after a warm-up of each, so drift affects them alike. T
 Lightning figure times the epoch from inside (a callback) and, separately, the whole
 ``fit`` call including its start-up.
 
+The host overhead (``host_overhead_ms_per_step``) is the Lightning path's time per
+step minus the tight loop's, both with a model that costs nearly nothing (one linear
+layer on each image's mean), device-resident data, augmentation, label smoothing, the
+metric and the schedule, batch 512: what Python and the framework add to every step,
+which a fast GPU waits for. A bare LightningModule (no metric, no logging, no
+augmentation) is measured beside it.
+
 Usage::
 
     python benchmarks/throughput.py [--config configs/cpu.yaml] [--reps 3] [--quick]
@@ -17,26 +24,32 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import statistics
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
 from lightning.pytorch.callbacks import Callback
+from torchmetrics.classification import MulticlassAccuracy
 
 from boresnet.cli import quiet_libraries
 from boresnet.config import ParamConfig, from_dict
 from boresnet.figures import close, draw_iteration
+from boresnet.module import random_translate
 from boresnet.space import SearchSpace
-from boresnet.trial import build_datamodule, build_module, build_trainer
+from boresnet.trial import DivergenceMonitor, build_datamodule, build_module, build_trainer
 from boresnet.tuner import BayesianOptimizer
 
 ROOT = Path(__file__).resolve().parents[1]
+# The median step time of each tight-loop run, last run last (host_overhead reads it).
+TIGHT_STEP_S: list[float] = []
 
 
 class EpochTimer(Callback):
@@ -56,6 +69,20 @@ class EpochTimer(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: D102
         self._sync(pl_module)
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class StepTimer(Callback):
+    """The time from each training step's start to the next's: everything a step costs."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: D102
+        self.starts.append(time.perf_counter())
+
+    def median_step(self) -> float:
+        """The median step time in seconds (robust to a stray pause of the machine)."""
+        return statistics.median(np.diff(self.starts))
 
 
 def lightning_epoch(config, lr: float) -> tuple[float, float, int]:
@@ -111,15 +138,97 @@ def plain_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
 
 
 def tight_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
-    """One epoch of a minimal device-resident loop: ``(epoch_s, images)``."""
+    """One epoch of the tight loop with the config's model: ``(epoch_s, images)``."""
+    epoch_s, _, images = tight_loop(config, lr, device, build_module(config).model)
+    return epoch_s, images
+
+
+class Negligible(torch.nn.Module):
+    """A model that costs nearly nothing: one linear layer on each image's mean.
+
+    With it a step's time is the host's (Python, the framework, kernel launches), which
+    is what limits a fast GPU once the model is small.
+    """
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(1, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.linear(x.mean(dim=(1, 2, 3)).unsqueeze(1))
+
+
+class BareModule(L.LightningModule):
+    """The least a LightningModule can be: forward, loss, SGD. No metric, log, augmentation."""
+
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.model = Negligible()
+        self.lr = lr
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:  # noqa: D102
+        x, y = batch
+        return F.cross_entropy(self.model(x), y)
+
+    def configure_optimizers(self):  # noqa: D102
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9, foreach=True)
+
+
+def host_config(config, steps: int, batch: int = 512):
+    """The config for host-overhead runs: device loader, augmentation, label smoothing.
+
+    ``steps`` batches of ``batch`` images (the training images tiled to that many).
+    """
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(
+            config.data, batch_size=batch, loader="device", tile_train=steps * batch
+        ),
+        optim=dataclasses.replace(config.optim, translate=2, label_smoothing=0.1),
+        trainer=dataclasses.replace(config.trainer, progress_bar=False),
+    )
+
+
+def lightning_steps(config, lr: float, bare: bool = False) -> tuple[float, int]:
+    """Median seconds per step of one epoch through Lightning with the negligible model."""
+    timer = StepTimer()
+    datamodule = build_datamodule(config, seed=0)
+    # The trial's callbacks: the divergence monitor (its reads every check_every steps
+    # cost nothing on a CPU, where there is no queue to wait for).
+    callbacks = (
+        [timer] if bare else [timer, DivergenceMonitor(config.trainer.divergence_check_every)]
+    )
+    trainer = build_trainer(
+        config, callbacks=callbacks, max_epochs=1, limit_val_batches=0, logger=False
+    )
+    if bare:
+        module = BareModule(lr)
+    else:
+        module = build_module(config)
+        module.model = Negligible()
+    trainer.fit(module, datamodule=datamodule)
+    return timer.median_step(), trainer.global_step
+
+
+def tight_loop(
+    config, lr: float, device: torch.device, model=None, bare: bool = False
+) -> tuple[float, int, int]:
+    """One epoch of the tight loop: ``(seconds, steps, images)``.
+
+    It does all the Lightning path does per step, with no framework: device-resident
+    batches, the same augmentation and label smoothing, a metric update, foreach SGD,
+    the one-cycle schedule and an on-device divergence flag; bf16 autocast and
+    channels-last on a GPU. ``model``: the negligible one by default. ``bare``: what
+    :class:`BareModule` does (forward, loss, SGD with momentum), for its comparison.
+    """
+    if bare:
+        return bare_tight_loop(config, lr, device)
     datamodule = build_datamodule(config, seed=0)
     datamodule.setup("fit")
     x, y = (t.to(device) for t in datamodule.train_set.tensors)
-    channels_last = config.model.channels_last and device.type == "cuda"
-    if channels_last:
+    model = (model or Negligible()).to(device)
+    if config.model.channels_last and device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
-    model = build_module(config).model.to(device)
-    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     o, batch = config.optim, config.data.batch_size
     steps = -(-len(x) // batch)
@@ -134,23 +243,90 @@ def tight_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=steps, pct_start=o.warmup_fraction, cycle_momentum=False
     )
+    metric = MulticlassAccuracy(10, average="micro", validate_args=False).to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    bad = torch.zeros((), dtype=torch.bool, device=device)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     model.train()
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     order = torch.randperm(len(x), device=device)
+    starts = []
     for i in range(steps):
+        starts.append(time.perf_counter())
         idx = order[i * batch : (i + 1) * batch]
+        xb = random_translate(x[idx], o.translate, generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(model(x[idx]).float(), y[idx])
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), y[idx], label_smoothing=o.label_smoothing)
+        metric.update(logits.detach(), y[idx])
+        bad |= ~torch.isfinite(loss.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start, len(x)
+    TIGHT_STEP_S.append(statistics.median(np.diff(starts)))
+    return time.perf_counter() - start, steps, len(x)
+
+
+def bare_tight_loop(config, lr: float, device: torch.device) -> tuple[float, int, int]:
+    """The tight loop of :class:`BareModule`: forward, loss, SGD with momentum."""
+    datamodule = build_datamodule(config, seed=0)
+    datamodule.setup("fit")
+    x, y = (t.to(device) for t in datamodule.train_set.tensors)
+    model = Negligible().to(device)
+    batch = config.data.batch_size
+    steps = -(-len(x) // batch)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, foreach=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    order = torch.randperm(len(x), device=device)
+    starts = []
+    for i in range(steps):
+        starts.append(time.perf_counter())
+        idx = order[i * batch : (i + 1) * batch]
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    TIGHT_STEP_S.append(statistics.median(np.diff(starts)))
+    return time.perf_counter() - start, steps, len(x)
+
+
+def host_overhead(config, lr: float, device: torch.device, reps: int) -> dict[str, float]:
+    """Milliseconds per step the Lightning path spends above a tight loop, negligible model.
+
+    The project's module against the tight loop doing the same per step, and a bare
+    LightningModule against the bare tight loop (Lightning's own cost per step). All
+    four alternate in one process after a warm-up; each run's figure is its median step
+    (start to start), and each reported one the median over ``reps`` runs.
+    """
+    runs = {
+        "module": lambda: lightning_steps(config, lr),
+        "tight": lambda: tight_loop(config, lr, device),
+        "bare_module": lambda: lightning_steps(config, lr, bare=True),
+        "bare_tight": lambda: tight_loop(config, lr, device, bare=True),
+    }
+    for run in runs.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for rep in range(reps):
+        for name in list(runs)[:: 1 if rep % 2 == 0 else -1]:
+            out = runs[name]()
+            times[name].append(out[0] if name.endswith("module") else TIGHT_STEP_S[-1])
+    ms = {name: 1000 * float(statistics.median(t)) for name, t in times.items()}
+    return {
+        "host_overhead_ms_per_step": round(ms["module"] - ms["tight"], 3),
+        "bare_lightning_overhead_ms_per_step": round(ms["bare_module"] - ms["bare_tight"], 3),
+        "tight_loop_ms_per_step": round(ms["tight"], 3),
+        "bare_tight_loop_ms_per_step": round(ms["bare_tight"], 3),
+    }
 
 
 def bo_overhead(
@@ -219,6 +395,9 @@ def main() -> None:
         default=None,
         help="repeat the training images to this many (a full-size epoch)",
     )
+    parser.add_argument(
+        "--host-steps", type=int, default=200, help="steps per host-overhead epoch (batch 512)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     args = parser.parse_args()
 
@@ -226,7 +405,7 @@ def main() -> None:
     config.data.data_dir = args.data_dir
     config.trainer.progress_bar = False
     if args.quick:
-        config.data.train_subset, args.reps = 1024, 1
+        config.data.train_subset, args.reps, args.host_steps = 1024, 1, 20
     if args.train_subset:
         config.data.train_subset = args.train_subset
     if args.width:
@@ -259,6 +438,11 @@ def main() -> None:
             f"DataLoader loop {plain[-1]:.0f} img/s, tight loop {tight[-1]:.0f} img/s",
             flush=True,
         )
+    # Host time per step, a model that costs nothing: 9 alternating repetitions (on this
+    # shared 2-core machine single runs of the same code differed by 1 ms per step).
+    host_reps = 1 if args.quick else max(args.reps, 9)
+    host = host_overhead(host_config(config, args.host_steps), lr, device, host_reps)
+    print(f"host overhead: {host}", flush=True)
     o1 = bo_overhead(1, 10)
     o1f = bo_overhead(1, 10, failures=2)
     o3 = bo_overhead(3, 30)
@@ -278,6 +462,10 @@ def main() -> None:
         # The GPU baseline: Lightning against the device-resident tight loop.
         "ratio_vs_tight": round(statistics.median(light) / statistics.median(tight), 3),
         "fit_ratio": round(statistics.median(fit) / statistics.median(plain), 3),
+        # Lightning's time per step above the tight loop's, both with a model that costs
+        # nothing, batch 512, device-resident data, augmentation, label smoothing, metric.
+        **host,
+        "host_steps": args.host_steps,
         "bo_overhead_s_1d": round(o1[0], 3),
         "bo_overhead_s_1d_with_failures": round(o1f[0], 3),
         # A step that explores: the acquisition's optimisation, then the exploration's.

@@ -43,30 +43,52 @@ DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
 class DivergenceMonitor(Callback):
     """Stop training, on every rank at once, at the first non-finite training loss.
 
-    Every ``check_every`` steps each rank checks its own loss and the ranks agree through
+    Every step folds "this loss is finite" into a flag that stays on the device: no host
+    sync. Every ``check_every`` steps, and at the end of each epoch, the flag is read
+    (the one wait for the device) and the ranks agree through
     ``reduce_boolean_decision`` (any rank's NaN stops them all), then stop through
     ``trainer.should_stop``: raising on one rank would leave the others waiting in a
-    collective forever. The check waits for the device, hence not every step.
+    collective forever.
 
     Args:
-        check_every: Steps between checks.
+        check_every: Steps between reads of the flag (``trainer.divergence_check_every``).
     """
 
     def __init__(self, check_every: int = 10) -> None:
         self.check_every = check_every
         self.reason: str | None = None
+        self._bad: torch.Tensor | None = None
+        self._missing = False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        """Decide across ranks whether the loss became NaN or infinite; stop if so."""
-        if batch_idx % self.check_every != 0 or self.reason is not None:
+        """Fold this step's loss into the flag; read it every ``check_every`` steps."""
+        if self.reason is not None:
             return
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        bad = loss is None or not bool(torch.isfinite(loss.detach()).all())
+        if loss is None:
+            self._missing = True
+        else:
+            bad = ~torch.isfinite(loss.detach()).all()
+            self._bad = bad if self._bad is None else self._bad.logical_or_(bad)
+        if batch_idx % self.check_every == 0:
+            self._decide(trainer, loss, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Read the flag once more: a NaN after the last check still stops the trial."""
+        if self.reason is None:
+            self._decide(trainer, None, trainer.num_training_batches - 1)
+
+    def _decide(self, trainer, loss: torch.Tensor | None, batch_idx: int) -> None:
+        bad = self._missing or (self._bad is not None and bool(self._bad))
         if trainer.strategy.reduce_boolean_decision(bad, all=False):
-            value = "missing" if loss is None else f"{loss.detach().float().item()}"
+            if loss is None or not bad:
+                value = "missing" if self._missing else "non-finite"
+            else:
+                value = f"{loss.detach().float().item()}"
+            where = value if bad else "non-finite on another rank"
             self.reason = (
-                f"training loss became {value if bad else 'non-finite on another rank'} at "
-                f"epoch {trainer.current_epoch}, step {batch_idx}: the learning rate is too high"
+                f"training loss became {where} at epoch {trainer.current_epoch}, step "
+                f"{batch_idx}: the learning rate is too high"
             )
             trainer.should_stop = True
 
