@@ -144,7 +144,9 @@ class ResNetClassifier(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         """Log the epoch's mean training loss and accuracy (once, not per step)."""
         self.log("train_loss", self._loss_sum / self._seen, prog_bar=True, sync_dist=True)
-        self.log("train_acc", self.train_acc.compute())  # compute() syncs the ranks
+        # compute() already gathers the ranks' counts: sync_dist averages equal values
+        # (one collective per epoch; without it Lightning warns under DDP).
+        self.log("train_acc", self.train_acc.compute(), sync_dist=True)
         self.train_acc.reset()
 
     def validation_step(self, batch, batch_idx: int) -> None:

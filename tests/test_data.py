@@ -79,7 +79,9 @@ def test_empty_training_subset_and_unknown_loader_are_refused_by_the_config():
     # The typed config owns these checks (the data module trusts it): one line each.
     with pytest.raises(ConfigError, match="data.train_subset"):
         DataConfig(train_subset=0)
-    with pytest.raises(ConfigError, match="data.loader: expected one of auto, dataloader, device, got 'gpu'"):
+    with pytest.raises(
+        ConfigError, match="data.loader: expected one of auto, dataloader, device, got 'gpu'"
+    ):
         from_dict({"data": {"loader": "gpu"}})
     with pytest.raises(ConfigError, match="optim.schedule"):
         from_dict({"optim": {"schedule": "cosine"}})
