@@ -31,12 +31,12 @@ from boresnet.commands import (
 )
 from boresnet.config import Config, ConfigError, unknown_field
 from boresnet.data import DatasetError
+from boresnet.faults import MachineFault
 from boresnet.journal import JournalError, RunFolderBusy
 from boresnet.report import CheckpointError
 from boresnet.resume import ResumeError
 from boresnet.run_folder import RunFolderError
 from boresnet.study import StudyError
-from boresnet.trial import MachineFault
 
 # Errors that are the user's or the machine's, not bugs: one line, exit status 2.
 USER_ERRORS = (

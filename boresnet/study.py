@@ -20,13 +20,14 @@ from typing import Any, TextIO
 from torch.utils.tensorboard import SummaryWriter
 
 from boresnet.config import Config, to_dict
+from boresnet.faults import MachineFault
 from boresnet.figures import save_iteration_figure
 from boresnet.journal import RunLock, TrialRecord, append_record, read_journal
 from boresnet.report import report_text, summarise, write_report, write_summary_figures
 from boresnet.resume import fingerprinted_fields, study_fingerprint
 from boresnet.run_folder import RunFolder
 from boresnet.space import SearchSpace
-from boresnet.trial import MachineFault, TrialResult, check_data, run_trial
+from boresnet.trial import TrialResult, check_data, run_trial
 from boresnet.tuner import BayesianOptimizer, SearchExhausted
 
 RUN_DIR_ENV = "BORESNET_RUN_DIR"

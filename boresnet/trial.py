@@ -28,6 +28,7 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from boresnet.config import Config, ConfigError, with_params
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
+from boresnet.faults import MachineFault, is_machine_fault
 from boresnet.module import ResNetClassifier
 from boresnet.run_folder import atomic_path
 
@@ -188,45 +189,6 @@ def check_hardware(config: Config) -> None:
             f"trainer.devices: {t.devices} CPU processes asked for, but this machine has "
             f"{cores} cores"
         )
-
-
-class MachineFault(RuntimeError):
-    """The machine failed, not the trial: a peer, the collective backend or a device.
-
-    A distributed peer died or hung, the backend broke, or a device was lost. Never
-    journalled as a failed learning rate: the study stops with one line, and
-    ``--resume`` runs the trial again.
-    """
-
-
-# What the distributed backends and the devices say when the machine, not the
-# learning rate, failed (torch's own DistError classes are matched by type).
-MACHINE_FAULT_MARKERS = (
-    "connection reset by peer",
-    "connection closed by peer",
-    "broken pipe",
-    "processgroup",
-    "nccl",
-    "gloo",
-    "collective operation timeout",
-    "cuda error: unspecified launch failure",
-    "device has fallen off the bus",
-    "uncorrectable ecc error",
-    "cuda driver error",
-    "no cuda-capable device",
-)
-
-
-def is_machine_fault(err: BaseException) -> bool:
-    """Whether ``err`` (or its cause) is the machine's fault (:class:`MachineFault`)."""
-    while err is not None:
-        if isinstance(err, torch.distributed.DistError):
-            return True
-        text = str(err).lower()
-        if any(marker in text for marker in MACHINE_FAULT_MARKERS):
-            return True
-        err = err.__cause__ or err.__context__
-    return False
 
 
 def build_strategy(config: Config) -> Any:

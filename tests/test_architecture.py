@@ -27,13 +27,17 @@ LAYERS = [
     [
         "module",
         "data",
+        "idx",
         "device_loader",
         "model",
         "space",
         "journal",
         "run_folder",
         "config",
+        "search_config",
+        "config_checks",
         "prototype",
+        "faults",
     ],
 ]
 RANK = {name: (i, j) for i, layer in enumerate(LAYERS) for j, name in enumerate(layer)}

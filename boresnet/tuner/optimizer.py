@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 import torch
 from botorch.acquisition import AcquisitionFunction
 
-from boresnet.config import Config, SearchConfig, check_tuner_choices, design_size
+from boresnet.config import Config
+from boresnet.config_checks import check_tuner_choices
 from boresnet.journal import TrialRecord
+from boresnet.search_config import SearchConfig, design_size
 from boresnet.space import SearchSpace
 from boresnet.tuner import acquisition, rules
 from boresnet.tuner.exclusions import Exclusions, SearchExhausted
