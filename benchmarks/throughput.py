@@ -48,8 +48,6 @@ from boresnet.trial import DivergenceMonitor, build_datamodule, build_module, bu
 from boresnet.tuner import BayesianOptimizer
 
 ROOT = Path(__file__).resolve().parents[1]
-# The median step time of each tight-loop run, last run last (host_overhead reads it).
-TIGHT_STEP_S: list[float] = []
 
 
 class EpochTimer(Callback):
@@ -139,7 +137,7 @@ def plain_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
 
 def tight_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
     """One epoch of the tight loop with the config's model: ``(epoch_s, images)``."""
-    epoch_s, _, images = tight_loop(config, lr, device, build_module(config).model)
+    epoch_s, _, images, _ = tight_loop(config, lr, device, build_module(config).model)
     return epoch_s, images
 
 
@@ -212,8 +210,8 @@ def lightning_steps(config, lr: float, bare: bool = False) -> tuple[float, int]:
 
 def tight_loop(
     config, lr: float, device: torch.device, model=None, bare: bool = False
-) -> tuple[float, int, int]:
-    """One epoch of the tight loop: ``(seconds, steps, images)``.
+) -> tuple[float, int, int, float]:
+    """One epoch of the tight loop: ``(seconds, steps, images, median step seconds)``.
 
     It does all the Lightning path does per step, with no framework: device-resident
     batches, the same augmentation and label smoothing, a metric update, foreach SGD,
@@ -248,14 +246,9 @@ def tight_loop(
     bad = torch.zeros((), dtype=torch.bool, device=device)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     model.train()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    order = torch.randperm(len(x), device=device)
-    starts = []
-    for i in range(steps):
-        starts.append(time.perf_counter())
-        idx = order[i * batch : (i + 1) * batch]
+
+    def step(idx: torch.Tensor) -> None:
+        nonlocal bad
         xb = random_translate(x[idx], o.translate, generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(xb)
@@ -266,37 +259,46 @@ def tight_loop(
         loss.backward()
         opt.step()
         sched.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    TIGHT_STEP_S.append(statistics.median(np.diff(starts)))
-    return time.perf_counter() - start, steps, len(x)
+
+    return timed_epoch(step, len(x), batch, device)
 
 
-def bare_tight_loop(config, lr: float, device: torch.device) -> tuple[float, int, int]:
+def bare_tight_loop(config, lr: float, device: torch.device) -> tuple[float, int, int, float]:
     """The tight loop of :class:`BareModule`: forward, loss, SGD with momentum."""
     datamodule = build_datamodule(config, seed=0)
     datamodule.setup("fit")
     x, y = (t.to(device) for t in datamodule.train_set.tensors)
     model = Negligible().to(device)
-    batch = config.data.batch_size
-    steps = -(-len(x) // batch)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, foreach=True)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    order = torch.randperm(len(x), device=device)
-    starts = []
-    for i in range(steps):
-        starts.append(time.perf_counter())
-        idx = order[i * batch : (i + 1) * batch]
+
+    def step(idx: torch.Tensor) -> None:
         loss = F.cross_entropy(model(x[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    return timed_epoch(step, len(x), config.data.batch_size, device)
+
+
+def timed_epoch(step, n: int, batch: int, device: torch.device) -> tuple[float, int, int, float]:
+    """Run ``step`` on each batch of a shuffled pass: ``(seconds, steps, images, median step)``.
+
+    The device is synchronised at both ends; the median step (start to start) is robust to
+    a stray pause of the machine.
+    """
+    steps = -(-n // batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    TIGHT_STEP_S.append(statistics.median(np.diff(starts)))
-    return time.perf_counter() - start, steps, len(x)
+    start = time.perf_counter()
+    order = torch.randperm(n, device=device)
+    starts = []
+    for i in range(steps):
+        starts.append(time.perf_counter())
+        step(order[i * batch : (i + 1) * batch])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    starts.append(time.perf_counter())
+    return starts[-1] - start, steps, n, float(statistics.median(np.diff(starts)))
 
 
 def host_overhead(config, lr: float, device: torch.device, reps: int) -> dict[str, float]:
@@ -319,7 +321,7 @@ def host_overhead(config, lr: float, device: torch.device, reps: int) -> dict[st
     for rep in range(reps):
         for name in list(runs)[:: 1 if rep % 2 == 0 else -1]:
             out = runs[name]()
-            times[name].append(out[0] if name.endswith("module") else TIGHT_STEP_S[-1])
+            times[name].append(out[0] if name.endswith("module") else out[3])
     ms = {name: 1000 * float(statistics.median(t)) for name, t in times.items()}
     return {
         "host_overhead_ms_per_step": round(ms["module"] - ms["tight"], 3),

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from boresnet.cli import main
+
 REPO = Path(__file__).resolve().parents[1]
 MINI = Path(os.environ.get("BORESNET_MINI_DATA", REPO.parent / "shared" / "data" / "kmnist-mini"))
 
@@ -51,6 +53,15 @@ def bo_args(data, run_dir, budget=3, *extra) -> list[str]:
         str(run_dir),
         *extra,
     ]
+
+
+def one_error(capsys, args) -> str:
+    """Run the CLI; it must exit 2 with exactly one ``boresnet: error:`` line, returned."""
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("boresnet: error:"), err
+    return err[0]
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:

@@ -21,7 +21,7 @@ from boresnet.cli import main
 from boresnet.config import Config, to_dict
 from boresnet.journal import read_journal
 from boresnet.run_folder import RunFolder, atomic_path
-from conftest import REPO, bo_args, make_kmnist, write_idx
+from conftest import REPO, bo_args, make_kmnist, one_error, write_idx
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
@@ -30,14 +30,6 @@ CPU = ["--config", str(REPO / "configs" / "cpu.yaml")]
 
 def bo(data, run, budget=2, *extra):
     return bo_args(data, run, budget, *extra)
-
-
-def one_error(capsys, args):
-    code = main(args)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2, err
-    assert len(err) == 1 and err[0].startswith("boresnet: error:"), err
-    return err[0]
 
 
 def snapshot(folder):

@@ -14,17 +14,9 @@ import pytest
 
 from boresnet.cli import main
 from boresnet.journal import read_journal
-from conftest import bo_args, make_kmnist
+from conftest import bo_args, make_kmnist, one_error
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
-
-
-def one_error(capsys, args):
-    code = main(args)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2, err
-    assert len(err) == 1 and err[0].startswith("boresnet: error:"), err
-    return err[0]
 
 
 def snapshot(path):
