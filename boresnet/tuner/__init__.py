@@ -19,7 +19,9 @@ benchmarks and the tests use it); docs/optimizer.md explains every rule.
 
 from boresnet.tuner.exclusions import SearchExhausted
 from boresnet.tuner.observations import DTYPE, Observation
-from boresnet.tuner.optimizer import BayesianOptimizer
+from boresnet.tuner.optimizer import BayesianOptimizer, Pending
 from boresnet.tuner.rules import is_final_step
 
-__all__ = ["DTYPE", "BayesianOptimizer", "Observation", "SearchExhausted", "is_final_step"]
+__all__ = [
+    "DTYPE", "BayesianOptimizer", "Observation", "Pending", "SearchExhausted", "is_final_step",
+]  # fmt: skip

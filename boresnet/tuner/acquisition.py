@@ -7,6 +7,11 @@ SGD's optimum often is) stays attractive. The exploration step uses the same
 acquisition on an optimistic, short-sighted copy of the objective GP
 (:func:`optimistic_copy`). :func:`maximise` finds the best candidate outside the
 neighbourhoods that :mod:`~boresnet.tuner.exclusions` rules out.
+
+While trials run (``pending``), the analytic acquisitions cannot know of them: their
+Monte Carlo versions (``qLogExpectedImprovement``, the feasibility GP as a constraint on
+the samples) take the running points as ``X_pending`` and value a candidate by what it
+adds to them jointly, so the next proposal goes elsewhere unless it is worth it there.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from botorch.acquisition.analytic import (
     LogConstrainedExpectedImprovement,
     LogExpectedImprovement,
 )
+from botorch.acquisition.logei import qLogExpectedImprovement
+from botorch.acquisition.monte_carlo import qExpectedImprovement
+from botorch.acquisition.objective import GenericMCObjective
 from botorch.models import ModelListGP, SingleTaskGP
 from botorch.optim import optimize_acqf
+from botorch.sampling import SobolQMCNormalSampler
 
 from boresnet.space import SearchSpace
 from boresnet.tuner.exclusions import Exclusions, SearchExhausted, likely_to_train
-from boresnet.tuner.observations import DTYPE, coords_of
+from boresnet.tuner.observations import DTYPE
 from boresnet.tuner.sampling import ACQUISITION_STREAM, sobol_unit, step_seed
 from boresnet.tuner.surrogate import Surrogate
 
@@ -44,6 +53,9 @@ from boresnet.tuner.surrogate import Surrogate
 EXPLORE_LENGTHSCALE = 0.05
 # Salts of the restarts' seeds: which kind of step maximises.
 MODEL_STEP, EXPLORATION_STEP = 1, 2
+# Quasi-MC samples of the joint posterior (candidate + pending points) while trials run:
+# BoTorch's default for its MC acquisitions.
+PENDING_SAMPLES = 512
 
 
 def optimistic_copy(model: SingleTaskGP, dim: int) -> SingleTaskGP:
@@ -63,8 +75,23 @@ def optimistic_copy(model: SingleTaskGP, dim: int) -> SingleTaskGP:
     return optimistic
 
 
+def minimised(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+    """The MC objective: the negated objective GP's output (BoTorch maximises)."""
+    return -samples[..., 0]
+
+
+def trains(samples: torch.Tensor) -> torch.Tensor:
+    """The MC constraint: feasible (``<= 0``) where the feasibility GP's output is ``>= 0``."""
+    return -samples[..., 1]
+
+
 def acquisition_function(
-    surrogate: Surrogate, dim: int, log: bool, optimistic: bool = False
+    surrogate: Surrogate,
+    dim: int,
+    log: bool,
+    optimistic: bool = False,
+    pending: torch.Tensor | None = None,
+    seed: int = 0,
 ) -> AcquisitionFunction | None:
     """(Constrained) EI on the surrogate, to be minimised (``None`` before a GP exists).
 
@@ -73,12 +100,26 @@ def acquisition_function(
         dim: Number of searched parameters.
         log: Log-EI (same maximiser, no underflow) or EI in linear units.
         optimistic: On :func:`optimistic_copy` of the objective GP (exploration).
+        pending: Points of trials still running, ``(k, d)``: the Monte Carlo version
+            with them as ``X_pending``. ``None`` or empty: the analytic one.
+        seed: Seeds the Monte Carlo samples (with ``pending`` only).
     """
     objective = surrogate.objective
     if objective is None:
         return None
     if optimistic:
         objective = optimistic_copy(objective, dim)
+    if pending is not None and len(pending):
+        feasible = surrogate.feasibility is not None
+        mc_cls = qLogExpectedImprovement if log else qExpectedImprovement
+        return mc_cls(
+            ModelListGP(objective, surrogate.feasibility) if feasible else objective,
+            best_f=-surrogate.best_f(),
+            sampler=SobolQMCNormalSampler(torch.Size([PENDING_SAMPLES]), seed=seed),
+            objective=GenericMCObjective(minimised),
+            X_pending=pending.to(DTYPE),
+            constraints=[trains] if feasible else None,
+        )
     if surrogate.feasibility is not None:
         cls = LogConstrainedExpectedImprovement if log else ConstrainedExpectedImprovement
         return cls(
@@ -129,7 +170,7 @@ def maximise(
         SearchExhausted: Every candidate is excluded.
     """
     bounds = space.bounds(DTYPE)
-    X = coords_of(space, exclusions.observations)
+    X = exclusions.occupied()
     with torch.random.fork_rng():
         torch.manual_seed(step_seed(seed, len(X), ACQUISITION_STREAM, salt))
         found, _ = optimize_acqf(

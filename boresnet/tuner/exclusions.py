@@ -4,8 +4,10 @@ Noise: a point within ``min_distance`` (0.01 decades on a log scale; that fracti
 the range on a linear one) of an evaluated one is never proposed again. SGD's stability
 limit is a rate: no proposal lies at a learning rate at or above one that diverged with
 the other parameters the same. With ``failures="exclude"``, a neighbourhood of each
-failure is excluded too. And a point the feasibility model thinks more likely to
-diverge than not is no candidate while another is left.
+failure is excluded too. A pending point (a trial still running) counts as evaluated
+for the distance rule: two trials in flight never sit within ``min_distance``. And a
+point the feasibility model thinks more likely to diverge than not is no candidate
+while another is left.
 """
 
 from __future__ import annotations
@@ -51,12 +53,19 @@ class Exclusions:
             fraction of the range on a linear one.
         failures: The failure mode; ``exclude`` also removes ``EXCLUDE_RADIUS`` around
             each failure.
+        pending: Points of trials still running, in search coordinates, ``(k, d)``.
     """
 
     space: SearchSpace
     observations: Sequence[Observation]
     min_distance: float
     failures: str
+    pending: torch.Tensor | None = None
+
+    def occupied(self) -> torch.Tensor:
+        """The evaluated points, then the pending ones, in search coordinates, ``(n + k, d)``."""
+        X = coords_of(self.space, self.observations)
+        return X if self.pending is None else torch.cat([X, self.pending.to(DTYPE)])
 
     def radius(self) -> torch.Tensor:
         """``min_distance`` per parameter, in search coordinates, ``(d,)``."""
@@ -66,21 +75,22 @@ class Exclusions:
         return torch.where(log, torch.ones_like(span), span) * self.min_distance
 
     def mask(self, candidates: torch.Tensor, above_divergence: bool = True) -> torch.Tensor:
-        """Mask of ``(c, d)`` candidates too close to an evaluated point (or a failure).
+        """Mask of ``(c, d)`` candidates too close to an evaluated or pending point (or a failure).
 
         With ``above_divergence``, also those above a divergence
         (:meth:`above_a_divergence`).
         """
         mask = torch.zeros(len(candidates), dtype=torch.bool)
-        if not self.observations:
+        X = self.occupied()
+        if not len(X):
             return mask
-        X = coords_of(self.space, self.observations)
-        dist = (candidates[:, None, :] - X[None, :, :]).abs()  # (c, n, d)
+        dist = (candidates[:, None, :] - X[None, :, :]).abs()  # (c, n + k, d)
         mask |= (dist <= self.radius()).all(-1).any(-1)
         if self.failures == "exclude":
             failed = torch.tensor([not o.ok for o in self.observations])
             if failed.any():
-                mask |= (dist[:, failed] <= EXCLUDE_RADIUS).all(-1).any(-1)
+                done = dist[:, : len(self.observations)]
+                mask |= (done[:, failed] <= EXCLUDE_RADIUS).all(-1).any(-1)
         if above_divergence:
             mask |= self.above_a_divergence(candidates)
         return mask

@@ -4,12 +4,18 @@ Each ``ask`` builds (or reuses) the :class:`~boresnet.tuner.surrogate.Surrogate`
 observations so far, asks :mod:`~boresnet.tuner.rules` which kind of step comes next,
 and maximises the :mod:`~boresnet.tuner.acquisition` outside what
 :mod:`~boresnet.tuner.exclusions` rules out. Objectives are minimised.
+
+While trials run, ``ask(pending=...)`` is told their points and kinds: the acquisition
+takes the points as ``X_pending``, the distance rule treats them as evaluated, the
+design goes on past them, and an exploration or gap step already running is not
+repeated. With nothing pending every proposal is what it was without this argument.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from botorch.acquisition import AcquisitionFunction
@@ -22,7 +28,8 @@ from boresnet.space import SearchSpace
 from boresnet.tuner import acquisition, rules
 from boresnet.tuner.exclusions import Exclusions, SearchExhausted
 from boresnet.tuner.incumbent import best_index, incumbent_at_bound
-from boresnet.tuner.observations import Observation
+from boresnet.tuner.observations import DTYPE, Observation
+from boresnet.tuner.sampling import ACQUISITION_STREAM, step_seed
 from boresnet.tuner.surrogate import Surrogate
 
 # The optimiser's arguments that are ``search`` fields of the same name.
@@ -30,6 +37,18 @@ SETTINGS = (
     "acquisition", "num_restarts", "raw_samples", "transform", "failures", "kernel",
     "feasibility_trend", "min_distance", "explore_after", "gap_radius",
 )  # fmt: skip
+
+
+class Pending(NamedTuple):
+    """A proposal whose trial is still running.
+
+    Attributes:
+        params: Its point.
+        kind: How it was chosen (``sobol``, ``logei``, ``explore``, ``gap``...).
+    """
+
+    params: dict[str, float]
+    kind: str
 
 
 class BayesianOptimizer:
@@ -125,9 +144,17 @@ class BayesianOptimizer:
             self._surrogate = (n, model)
         return self._surrogate[1]
 
-    def exclusions(self) -> Exclusions:
-        """The neighbourhoods the observations rule out."""
-        return Exclusions(self.space, tuple(self.observations), self.min_distance, self.failures)
+    def exclusions(self, pending: torch.Tensor | None = None) -> Exclusions:
+        """The neighbourhoods the observations (and the ``(k, d)`` pending points) rule out."""
+        return Exclusions(
+            self.space, tuple(self.observations), self.min_distance, self.failures, pending
+        )
+
+    def pending_coords(self, pending: Sequence[Pending]) -> torch.Tensor | None:
+        """The pending points in search coordinates, ``(k, d)`` (``None`` when none)."""
+        if not pending:
+            return None
+        return torch.stack([self.space.to_coords(p.params) for p in pending]).to(DTYPE)
 
     def best_index(self) -> int | None:
         """Position of the incumbent (lowest posterior mean) among the observations."""
@@ -143,37 +170,61 @@ class BayesianOptimizer:
         return incumbent_at_bound(self.space, self.best(), self.surrogate())
 
     def acquisition_function(
-        self, log: bool | None = None, optimistic: bool = False
+        self,
+        log: bool | None = None,
+        optimistic: bool = False,
+        pending: torch.Tensor | None = None,
+        salt: int = acquisition.MODEL_STEP,
     ) -> AcquisitionFunction | None:
-        """The acquisition on the current models (log: default as configured)."""
-        log = self.acquisition == "logei" if log is None else log
-        return acquisition.acquisition_function(self.surrogate(), self.space.dim, log, optimistic)
+        """The acquisition on the current models (log: default as configured).
 
-    def _maximise(self, acq: AcquisitionFunction, salt: int, edge: bool = False) -> torch.Tensor:
+        With ``(k, d)`` ``pending`` points, the Monte Carlo version that takes them as
+        ``X_pending``; its samples are seeded by the step and ``salt``.
+        """
+        log = self.acquisition == "logei" if log is None else log
+        count = len(self.observations) + (0 if pending is None else len(pending))
+        return acquisition.acquisition_function(
+            self.surrogate(), self.space.dim, log, optimistic, pending,
+            seed=step_seed(self.seed, count, ACQUISITION_STREAM, salt),
+        )  # fmt: skip
+
+    def _maximise(
+        self, acq: AcquisitionFunction, salt: int, exclusions: Exclusions, edge: bool = False
+    ) -> torch.Tensor:
         return acquisition.maximise(
-            acq, self.space, self.exclusions(), self.surrogate(), self.seed, salt,
+            acq, self.space, exclusions, self.surrogate(), self.seed, salt,
             self.num_restarts, self.raw_samples, edge=edge,
         )  # fmt: skip
 
-    def exploration_point(self) -> torch.Tensor:
+    def exploration_point(self, pending: torch.Tensor | None = None) -> torch.Tensor:
         """The exploration step: the optimistic model's best point at the edge of divergence."""
-        acq = self.acquisition_function(optimistic=True)
-        return self._maximise(acq, acquisition.EXPLORATION_STEP, edge=True)
+        step = acquisition.EXPLORATION_STEP
+        acq = self.acquisition_function(optimistic=True, pending=pending, salt=step)
+        return self._maximise(acq, step, self.exclusions(pending), edge=True)
 
-    def gap_point(self) -> tuple[torch.Tensor, float]:
+    def gap_point(self, pending: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
         """The centre of the largest hole in the data the GP cannot rule out, and its radius."""
-        return rules.gap_point(self.space, self.exclusions(), self.surrogate(), self.seed)
+        exclusions = self.exclusions(pending)
+        return rules.gap_point(self.space, exclusions, self.surrogate(), self.seed)
 
-    def ask(self) -> dict[str, float]:
+    def ask(self, pending: Sequence[Pending] = ()) -> dict[str, float]:
         """Propose the next point to evaluate (deterministic given the observations).
 
         The proposal is cached until the next ``tell``: the study draws it into the
         iteration figure and then evaluates it, and must not optimise twice.
 
+        Args:
+            pending: The proposals whose trials are still running (several trials in
+                flight): the new point goes elsewhere unless it is worth it there.
+
         Raises:
-            SearchExhausted: No point is left outside ``min_distance`` of the trials.
+            SearchExhausted: No point is left outside ``min_distance`` of the trials
+                (and the pending points).
         """
         n = len(self.observations)
+        if pending:
+            coords, self.last_proposal_kind = self._propose(n, pending)
+            return self.space.from_coords(coords)
         if self._proposal is not None and self._proposal[0] == n:
             self.last_proposal_kind = self._proposal[2]
             return dict(self._proposal[1])
@@ -182,26 +233,36 @@ class BayesianOptimizer:
         self._proposal = (n, dict(params), self.last_proposal_kind)
         return params
 
-    def _propose(self, n: int) -> tuple[torch.Tensor, str]:
-        """The next point in search coordinates, and its kind."""
+    def _propose(self, n: int, pending: Sequence[Pending] = ()) -> tuple[torch.Tensor, str]:
+        """The next point in search coordinates, and its kind.
+
+        ``count`` proposals precede it: the evaluated ones and the pending ones.
+        """
         surrogate = self.surrogate()
-        acq = None if n < self.n_init else self.acquisition_function()
+        X_pending = self.pending_coords(pending)
+        exclusions = self.exclusions(X_pending)
+        count = n + len(pending)
+        acq = None if count < self.n_init else self.acquisition_function(pending=X_pending)
         if acq is None:
-            point = rules.design_point(self.space, self.exclusions(), surrogate, self.seed, n)
+            point = rules.design_point(self.space, exclusions, surrogate, self.seed, count)
             return point, "sobol"
-        coords = self._maximise(acq, acquisition.MODEL_STEP)
+        coords = self._maximise(acq, acquisition.MODEL_STEP, exclusions)
         kind = self.acquisition + ("+feasibility" if surrogate.feasibility is not None else "")
-        if rules.is_final_step(n, self.budget):
+        if rules.is_final_step(count, self.budget):
             return coords, kind  # too late to follow up a look elsewhere: sharpen the incumbent
-        if rules.stagnant(self.observations, surrogate, self.explore_after):
+        running = {p.kind for p in pending}  # one look elsewhere of each kind at a time
+        if "explore" not in running and rules.stagnant(
+            self.observations, surrogate, self.explore_after
+        ):
             if rules.not_worth_it(surrogate, coords):
-                return self.exploration_point(), "explore"
+                return self.exploration_point(X_pending), "explore"
         if (
             self.gap_radius is not None
-            and n >= self.n_init + rules.GAP_AFTER_MODEL_STEPS
+            and "gap" not in running
+            and count >= self.n_init + rules.GAP_AFTER_MODEL_STEPS
             and rules.refining(self.space, self.best(), coords)
         ):
-            centre, radius = self.gap_point()
+            centre, radius = self.gap_point(X_pending)
             if radius > self.gap_radius:
                 return centre, "gap"
         return coords, kind

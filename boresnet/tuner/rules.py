@@ -21,7 +21,7 @@ import torch
 
 from boresnet.space import SearchSpace
 from boresnet.tuner.exclusions import Exclusions, SearchExhausted, likely_to_train
-from boresnet.tuner.observations import DTYPE, Observation, coords_of
+from boresnet.tuner.observations import DTYPE, Observation
 from boresnet.tuner.sampling import sobol_unit
 from boresnet.tuner.surrogate import Surrogate
 
@@ -155,8 +155,8 @@ def gap_point(
 ) -> tuple[torch.Tensor, float]:
     """The centre of the largest hole in the data, and its radius.
 
-    The radius of a candidate is its distance to the nearest evaluated point or to the
-    boundary, whichever is nearer (in fractions of each range, divided by
+    The radius of a candidate is its distance to the nearest evaluated (or pending) point
+    or to the boundary, whichever is nearer (in fractions of each range, divided by
     sqrt(dimensions)): a hole's centre, not a bound, which the optimistic exploration
     step tends to pick once every gap looks alike. Candidates are points the honest GP
     does not rule out (``GAP_LOWER_BOUND_SD``), that are likely to train and not
@@ -166,7 +166,7 @@ def gap_point(
         The point in search coordinates, ``(d,)``, and its radius (0 when no candidate
         is left).
     """
-    X = space.coords_to_unit(coords_of(space, exclusions.observations))
+    X = space.coords_to_unit(exclusions.occupied())
     unit = sobol_unit(space.dim, GAP_CANDIDATES, seed + len(X))
     candidates = space.unit_to_coords(unit)
     keep = ~exclusions.mask(candidates) & likely_to_train(surrogate, candidates)
