@@ -33,6 +33,7 @@ from boresnet.config import Config, ConfigError, unknown_field
 from boresnet.data import DatasetError
 from boresnet.faults import MachineFault
 from boresnet.journal import JournalError, RunFolderBusy
+from boresnet.engine import EngineError
 from boresnet.report import CheckpointError
 from boresnet.resume import ResumeError
 from boresnet.run_folder import RunFolderError
@@ -44,6 +45,7 @@ USER_ERRORS = (
     ConfigError,
     CommandError,
     DatasetError,
+    EngineError,
     JournalError,
     RunFolderBusy,
     RunFolderError,

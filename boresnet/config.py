@@ -14,7 +14,8 @@ from typing import Any, Literal
 from boresnet.config_checks import ConfigError, check_fields, require
 from boresnet.search_config import ParamConfig, SearchConfig
 
-__all__ = ["Config", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "ParamConfig"]
+__all__ = ["Config", "ConfigError", "DataConfig", "EngineConfig", "ModelConfig", "OptimConfig"]
+__all__ += ["ParamConfig"]
 __all__ += ["SearchConfig", "TrainerConfig", "config_from", "from_dict", "to_dict", "with_params"]
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -169,6 +170,53 @@ class TrainerConfig:
 
 
 @dataclass
+class EngineConfig:
+    """Where trials run when several are in flight (``search.parallel`` > 1): Ray core.
+
+    Attributes:
+        address: An existing Ray cluster to join (``auto``, ``host:port`` or
+            ``ray://host:port``); null: ``RAY_ADDRESS`` if set, else a local Ray that
+            the study starts and stops.
+        gpus_per_trial: GPUs each trial claims (fractions share one: 0.25 is four
+            trials per GPU); null: 1 when the trainer's accelerator is a GPU, else 0.
+        cpus_per_trial: CPU cores each trial claims (Ray also sets its threads).
+        connect_timeout_s: Seconds to wait for ``address`` to answer.
+    """
+
+    address: str | None = None
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float = 1.0
+    connect_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_fields(self, "engine")
+        require(
+            self.gpus_per_trial is None
+            or (
+                self.gpus_per_trial >= 0
+                and (self.gpus_per_trial <= 1 or self.gpus_per_trial % 1 == 0)
+            ),
+            "engine.gpus_per_trial",
+            f"must be a fraction in [0, 1] or a whole count, got {self.gpus_per_trial}",
+        )
+        require(
+            self.cpus_per_trial > 0,
+            "engine.cpus_per_trial",
+            f"must be > 0, got {self.cpus_per_trial}",
+        )
+        require(
+            self.connect_timeout_s > 0,
+            "engine.connect_timeout_s",
+            f"must be > 0, got {self.connect_timeout_s}",
+        )
+        require(
+            self.address is None or self.address.strip() != "",
+            "engine.address",
+            "must be null, 'auto', host:port or ray://host:port, got an empty string",
+        )
+
+
+@dataclass
 class Config:
     """Everything a trial or a study needs."""
 
@@ -177,11 +225,22 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     seed: int = 0
     out: str = "lightning_logs"
 
     def __post_init__(self) -> None:
         check_fields(self, "")
+        # Several trials at once share the machines; DDP spreads one trial over them.
+        t = self.trainer
+        ddp = t.num_nodes > 1 or t.devices not in ("auto", 1) or "ddp" in t.strategy
+        require(
+            self.search.parallel == 1 or not ddp,
+            "search.parallel",
+            f"{self.search.parallel} trials in flight cannot each run data-parallel "
+            f"(trainer.devices={t.devices}, num_nodes={t.num_nodes}, strategy={t.strategy}): "
+            "use one or the other",
+        )
         for p in self.search.params:
             # Each bound must be a value the optim field itself accepts: a range that
             # strays outside (momentum up to 1.5) would fail trials and block resume.
@@ -205,7 +264,7 @@ def to_dict(config: Config) -> dict[str, Any]:
 
 def from_dict(data: dict[str, Any]) -> Config:
     """Rebuild a :class:`Config` from :func:`to_dict` output, validating it."""
-    for section in ("data", "model", "optim", "trainer", "search"):
+    for section in ("data", "model", "optim", "trainer", "search", "engine"):
         require(
             isinstance(data.get(section, {}), dict),
             section,
@@ -220,6 +279,7 @@ def from_dict(data: dict[str, Any]) -> Config:
         optim=OptimConfig(**data.get("optim", {})),
         trainer=TrainerConfig(**data.get("trainer", {})),
         search=SearchConfig(**search),
+        engine=EngineConfig(**data.get("engine", {})),
         seed=data.get("seed", 0),
         out=data.get("out", "lightning_logs"),
     )

@@ -25,7 +25,13 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from boresnet.config import Config  # noqa: E402
 from boresnet.journal import TrialRecord  # noqa: E402
 from boresnet.run_folder import RunFolder  # noqa: E402
-from boresnet.tuner import DTYPE, BayesianOptimizer, SearchExhausted, is_final_step  # noqa: E402
+from boresnet.tuner import (  # noqa: E402
+    DTYPE,
+    BayesianOptimizer,
+    Pending,
+    SearchExhausted,
+    is_final_step,
+)
 
 GRID = 300
 COLORS = {
@@ -36,6 +42,7 @@ COLORS = {
     "fail": "#d62728",
     "best": "#f2b600",
     "next": "#31a354",
+    "running": "0.5",
 }
 LABELS = {
     "lr": "learning rate",
@@ -57,12 +64,15 @@ def _slice_grid(opt: BayesianOptimizer, j: int, anchor: torch.Tensor) -> torch.T
     return grid
 
 
-def expected_improvement(opt: BayesianOptimizer, grid: torch.Tensor) -> np.ndarray:
+def expected_improvement(
+    opt: BayesianOptimizer, grid: torch.Tensor, running: Sequence[Pending] = ()
+) -> np.ndarray:
     """The acquisition along ``grid`` in linear units (EI x P(no divergence)), to plot.
 
-    Log-EI exponentiated: the same values as EI without its underflow to 0.
+    Log-EI exponentiated: the same values as EI without its underflow to 0. With trials
+    ``running``, the acquisition the proposal maximised: what a point adds to them.
     """
-    acq = opt.acquisition_function(log=True)
+    acq = opt.acquisition_function(log=True, pending=opt.pending_coords(running))
     if acq is None:
         return np.zeros(len(grid))
     with torch.no_grad():
@@ -75,6 +85,7 @@ def draw_iteration(
     axes: Sequence | None = None,
     title: str | None = None,
     compact: bool = False,
+    running: Sequence[Pending] = (),
 ) -> Figure:
     """Draw the optimiser's state: observations, posterior, acquisition, next point.
 
@@ -84,6 +95,7 @@ def draw_iteration(
         axes: ``(2, d)`` axes to draw into (a new figure if ``None``).
         title: Figure title.
         compact: Small-multiple style (no legends, fewer labels).
+        running: Trials still in flight: grey rings on the bottom edge (no value yet).
 
     Returns:
         The figure.
@@ -114,7 +126,7 @@ def draw_iteration(
             mid, low, high = (t.numpy() for t in band)
             top.fill_between(x, low, high, color=COLORS["band"], alpha=0.5, lw=0, label="95% band")
             top.plot(x, mid, color=COLORS["mean"], lw=2, label="GP mean")
-            ei = expected_improvement(opt, grid)
+            ei = expected_improvement(opt, grid, running)
             constrained = surrogate.feasibility is not None
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
             bottom.plot(
@@ -175,6 +187,20 @@ def draw_iteration(
                     fontsize=7,
                     color="0.3",
                 )
+        for i, r in enumerate(running):
+            top.scatter(
+                r.params[space.names[j]],
+                0.03,
+                s=60,
+                marker="o",
+                facecolors="none",
+                edgecolors=COLORS["running"],
+                linewidths=1.5,
+                zorder=4,
+                clip_on=False,
+                transform=blended_transform_factory(top.transData, top.transAxes),
+                label="running" if i == 0 else None,
+            )
         if best is not None:
             top.scatter(
                 best.params[space.names[j]],
@@ -236,6 +262,7 @@ def save_iteration_figure(
     records: list[TrialRecord],
     writer=None,
     opt: BayesianOptimizer | None = None,
+    running: Sequence[Pending] = (),
 ) -> None:
     """Draw and save the figure of the iteration after ``len(records)`` evaluations.
 
@@ -250,17 +277,21 @@ def save_iteration_figure(
         writer: TensorBoard ``SummaryWriter`` to log the figure to (optional).
         opt: The optimiser already told exactly these records (the study's own), so
             that its fitted models and proposal are reused; rebuilt from them if absent.
+        running: The trials in flight (several at once): drawn, and told to the
+            proposal as pending, as the study does next.
     """
     k = len(records)
     if opt is None or len(opt.observations) != k:
         opt = BayesianOptimizer.from_config(config, records)
     try:
-        next_params, kind = opt.ask(), opt.last_proposal_kind
+        if running and k + len(running) >= config.search.budget:
+            next_params, kind = None, "in flight"  # the budget's last trials are running
+        else:
+            next_params, kind = opt.ask(pending=running), opt.last_proposal_kind
     except SearchExhausted:
         next_params, kind = None, "exhausted"
-    fig = draw_iteration(
-        opt, next_params, title=iteration_title(k, config.search.budget, next_params, kind)
-    )
+    title = iteration_title(k, config.search.budget, next_params, kind, len(running))
+    fig = draw_iteration(opt, next_params, title=title, running=running)
     folder.save(folder.iteration_figure(k), lambda path: fig.savefig(path, dpi=110))
     if writer is not None:
         writer.add_figure("bo/iteration", fig, global_step=k, close=False)
@@ -269,7 +300,11 @@ def save_iteration_figure(
 
 
 def iteration_title(
-    iteration: int, budget: int, next_params: dict[str, float] | None, kind: str | None = None
+    iteration: int,
+    budget: int,
+    next_params: dict[str, float] | None,
+    kind: str | None = None,
+    running: int = 0,
 ) -> str:
     """Title of an iteration figure: how many evaluations, what comes next, and why.
 
@@ -280,10 +315,15 @@ def iteration_title(
     it is the centre of the largest hole in the data, taken instead of refining the
     incumbent. Before the budget's last evaluation the title says that it refines
     (the optimiser no longer explores there). ``exhausted``: no point is left outside
-    ``min_distance`` of the trials, and the study stops early.
+    ``min_distance`` of the trials, and the study stops early. ``running``: how many
+    trials are in flight (several at once); ``in flight``: the budget's last trials are
+    running, nothing is proposed.
     """
+    done = f"{iteration} evaluations" + (f", {running} running" if running else "")
     if kind == "exhausted":
-        return f"Iteration {iteration}: {iteration} evaluations; none next: the range is used up"
+        return f"Iteration {iteration}: {done}; none next: the range is used up"
+    if kind == "in flight":
+        return f"Iteration {iteration}: {done}; none next: the rest of the budget is running"
     label = "not evaluated: budget spent" if iteration >= budget else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
     why = {
@@ -291,9 +331,9 @@ def iteration_title(
         "gap": "\n(exploring: the peak only refines the best; the largest unexplored hole is next)",
     }
     reason = why.get(kind, "")
-    if not reason and iteration < budget and is_final_step(iteration, budget):
+    if not reason and iteration + running < budget and is_final_step(iteration + running, budget):
         reason = "\n(the last evaluation: it refines the best, too late to explore)"
-    return f"Iteration {iteration}: {iteration} evaluations; {label} {nxt}" + reason
+    return f"Iteration {iteration}: {done}; {label} {nxt}" + reason
 
 
 def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) -> Figure:

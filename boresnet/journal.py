@@ -17,7 +17,7 @@ import math
 import os
 import stat
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,13 @@ def _number(value: Any) -> bool:
 class TrialRecord:
     """One line of the journal: a finished trial.
 
+    Journal lines are in completion order. One trial at a time, that is the order of
+    proposals and ``index`` is the line's position; with several in flight a later
+    proposal can finish first, and a resume after a kill leaves the lost trials' indices
+    unused.
+
     Attributes:
-        index: Position in the study (0-based).
+        index: The trial's proposal number (0-based): its seed, log and checkpoint.
         params: Searched values, e.g. ``{"lr": 0.3}``.
         status: ``ok``, ``diverged`` or ``failed``.
         objective: The minimised value (``None`` unless ``ok``).
@@ -59,6 +64,9 @@ class TrialRecord:
         space: The search space the study searched (refuses foreign journals).
         config_sha: Fingerprint of the config that changes results.
         data_sha: Fingerprint of the images and labels the trial was trained on.
+        pending: With several trials in flight, the indices of those still running
+            when this one was proposed (the optimiser was told their points); absent
+            (``None``) for a study that runs one trial at a time.
     """
 
     index: int
@@ -76,6 +84,7 @@ class TrialRecord:
     space: list[dict[str, Any]] | None = None
     config_sha: str | None = None
     data_sha: str | None = None
+    pending: list[int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,8 +92,11 @@ class TrialRecord:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as JSON-ready data."""
-        return dataclasses.asdict(self)
+        """The record as JSON-ready data (without ``pending`` when there is none)."""
+        data = dataclasses.asdict(self)
+        if data["pending"] is None:
+            del data["pending"]  # a sequential study's lines stay as they were
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> TrialRecord:
@@ -124,6 +136,11 @@ class TrialRecord:
             "space": record.space is None or isinstance(record.space, list),
             "config_sha": record.config_sha is None or isinstance(record.config_sha, str),
             "data_sha": record.data_sha is None or isinstance(record.data_sha, str),
+            "pending": record.pending is None
+            or (
+                isinstance(record.pending, list)
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in record.pending)
+            ),
         }
         bad = [k for k, good in checks.items() if not good]
         if bad:
@@ -189,12 +206,20 @@ def read_journal(
             os.ftruncate(fd, good_bytes)
         finally:
             os.close(fd)
-    for expected, record in enumerate(records):
-        if record.index != expected:
+    seen: dict[int, int] = {}
+    for line, record in enumerate(records, 1):
+        if record.index in seen:
             raise JournalError(
-                f"{path}: record {expected + 1} has index {record.index}, expected {expected}"
+                f"{path}: record {line} repeats trial index {record.index} (record "
+                f"{seen[record.index]}): a journal holds each trial once"
             )
+        seen[record.index] = line
     return records
+
+
+def next_index(records: Sequence[TrialRecord]) -> int:
+    """The index of the next proposal: one past the largest so far (lost ones stay unused)."""
+    return max((r.index for r in records), default=-1) + 1
 
 
 def read_regular(path: Path) -> bytes:

@@ -145,9 +145,12 @@ def summarise(
     }
     confusion = None
     if best is not None:
-        index = opt.best_index()  # observations are told in journal order
+        # Observations are told in journal order: the position finds the record, whose
+        # index (its proposal number) names the checkpoint.
+        record = records[opt.best_index()]
+        index = record.index
         if not folder.trial_checkpoint(index).exists():
-            retrain(config, folder, records[index])
+            retrain(config, folder, record)
             summary["retrained_trial"] = index
         acc, n, confusion = test_checkpoint(config, folder.trial_checkpoint(index))
         summary.update(
@@ -156,7 +159,7 @@ def summarise(
             best_trial=index,
             test_acc=acc,
             test_n=n,
-            best_val_acc=records[index].val_acc,
+            best_val_acc=record.val_acc,
             best_observed_objective=min(r.objective for r in records if r.ok),
         )
         # Every parameter at a bound, each with its side ({} when none is).

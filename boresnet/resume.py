@@ -24,8 +24,14 @@ from boresnet.space import SearchSpace
 # journal record carries the data's fingerprint: boresnet/study.py). The loader and its
 # workers give the same batches (tests/test_trial.py). Not here, so refused: the
 # trainer's accelerator (it sets the default precision), devices, nodes and strategy
-# (under DDP they change the global batch and the reduction of every gradient).
+# (under DDP they change the global batch and the reduction of every gradient). How
+# many trials run at once, and where, changes the order of proposals, never a trial.
 RESUMABLE = {
+    "search.parallel",
+    "engine.address",
+    "engine.gpus_per_trial",
+    "engine.cpus_per_trial",
+    "engine.connect_timeout_s",
     "data.data_dir",
     "data.download",
     "data.num_workers",

@@ -123,6 +123,9 @@ class SearchConfig:
     num_restarts: int = 10
     raw_samples: int = 512
     max_consecutive_failures: int = 3
+    # Trials in flight at once, on Ray (engine.*); 1: one after another, in this
+    # process, without Ray (the proposals and journal of a sequential study).
+    parallel: int = 1
 
     def __post_init__(self) -> None:
         check_fields(self, "search")
@@ -171,6 +174,7 @@ class SearchConfig:
         require(
             self.max_consecutive_failures >= 1, "search.max_consecutive_failures", "must be >= 1"
         )
+        require(self.parallel >= 1, "search.parallel", f"must be >= 1, got {self.parallel}")
 
     @property
     def design_size(self) -> int:

@@ -13,6 +13,7 @@ import shlex
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,15 +21,16 @@ from typing import Any, TextIO
 from torch.utils.tensorboard import SummaryWriter
 
 from boresnet.config import Config, to_dict
+from boresnet.engine import RayEngine, Running
 from boresnet.faults import MachineFault
 from boresnet.figures import save_iteration_figure
-from boresnet.journal import RunLock, TrialRecord, append_record, read_journal
+from boresnet.journal import RunLock, TrialRecord, append_record, next_index, read_journal
 from boresnet.report import report_text, summarise, write_report, write_summary_figures
 from boresnet.resume import fingerprinted_fields, study_fingerprint
 from boresnet.run_folder import RunFolder
 from boresnet.space import SearchSpace
 from boresnet.trial import TrialResult, check_data, run_trial
-from boresnet.tuner import BayesianOptimizer, SearchExhausted
+from boresnet.tuner import BayesianOptimizer, Pending, SearchExhausted
 
 RUN_DIR_ENV = "BORESNET_RUN_DIR"
 
@@ -78,7 +80,13 @@ class Study:
             print(text, file=self.out, flush=True)
 
     def _record(
-        self, index: int, params: dict[str, float], result: TrialResult, seed: int, kind: str
+        self,
+        index: int,
+        params: dict[str, float],
+        result: TrialResult,
+        seed: int,
+        kind: str,
+        pending: list[int] | None = None,
     ) -> TrialRecord:
         return TrialRecord(
             index=index,
@@ -96,9 +104,12 @@ class Study:
             space=SearchSpace(self.config.search.params).describe(),
             config_sha=study_fingerprint(self.config),
             data_sha=self.data_sha,
+            pending=pending,
         )
 
-    def _progress(self, opt: BayesianOptimizer, rec: TrialRecord, done: int) -> None:
+    def _progress(
+        self, opt: BayesianOptimizer, rec: TrialRecord, done: int, running: int = 0
+    ) -> None:
         budget = self.config.search.budget
         params = " ".join(f"{k}={v:.4g}" for k, v in rec.params.items())
         if rec.ok:
@@ -113,23 +124,79 @@ class Study:
             if best
             else "best=none yet"
         )
+        in_flight = f"  [{running} running]" if running else ""
         self.say(
             f"[{done:>2}/{max(budget, done)}] {params}  {outcome}  {best_txt}  "
-            f"{rec.wall_s:.1f}s  ({rec.proposal})"
+            f"{rec.wall_s:.1f}s  ({rec.proposal}){in_flight}"
         )
 
-    def _prune_checkpoints(self, opt: BayesianOptimizer) -> None:
+    def _prune_checkpoints(self, opt: BayesianOptimizer, records: list[TrialRecord]) -> None:
         # Only at the end: the incumbent (lowest posterior mean) can move back to an
         # earlier trial as the GP learns, so every success keeps its weights until then.
-        # Observations are told in journal order: their index is the trial's.
+        # Observations are told in journal order: the position finds the record.
         keep = opt.best_index()
-        self.folder.remove_checkpoints(set() if keep is None else {keep})
+        self.folder.remove_checkpoints(set() if keep is None else {records[keep].index})
 
     def _draw(
-        self, records: list[TrialRecord], k: int, opt: BayesianOptimizer | None = None
+        self,
+        records: list[TrialRecord],
+        k: int,
+        opt: BayesianOptimizer | None = None,
+        running: Sequence[Pending] = (),
     ) -> None:
         if self.primary and k >= 2:
-            save_iteration_figure(self.config, self.folder, records[:k], self.writer, opt)
+            save_iteration_figure(
+                self.config, self.folder, records[:k], self.writer, opt, running=running
+            )
+
+    def _check_failures(self, failures: int, records: list[TrialRecord]) -> None:
+        if failures >= self.config.search.max_consecutive_failures:
+            raise StudyError(
+                f"{failures} trials failed in a row (last: {records[-1].error}); "
+                "stopping the study. Fix the cause and resume with: "
+                f"boresnet bo --resume {shlex.quote(str(self.folder))}"
+            )
+
+    def _exhausted(self, records: list[TrialRecord]) -> str:
+        stopped = (
+            "the search range is exhausted at search.min_distance = "
+            f"{self.config.search.min_distance}: no untried point is left after "
+            f"{len(records)} trials; stopping early (widen search.params or lower "
+            "search.min_distance)"
+        )
+        self.say(stopped)
+        return stopped
+
+    def _trial_paths(self, index: int) -> dict[str, Any]:
+        """``run_trial``'s log and checkpoint arguments for trial ``index``."""
+        return {
+            "log_dir": self.folder.path,
+            "name": self.folder.trials_logs_name,
+            "version": self.folder.trial_version(index),
+            "checkpoint": self.folder.trial_checkpoint(index),
+        }
+
+    def _resume_hint(self, err: MachineFault, index: int) -> MachineFault:
+        return MachineFault(
+            f"{err}; trial {index + 1} was not journalled: resume with "
+            f"boresnet bo --resume {shlex.quote(str(self.folder))}"
+        )
+
+    def _finish(
+        self,
+        opt: BayesianOptimizer,
+        records: list[TrialRecord],
+        rec: TrialRecord,
+        running: int = 0,
+    ) -> None:
+        """Journal a finished trial, tell the optimiser, log and print it."""
+        if self.primary:
+            append_record(self.folder.journal, rec)
+        records.append(rec)
+        opt.tell(rec.params, rec.objective, rec.status)
+        if self.primary:
+            self._log_scalars(opt, rec)
+        self._progress(opt, rec, len(records), running)
 
     def run(self) -> dict[str, Any]:
         """Run the study to its budget (continuing a journal) and write the report."""
@@ -152,59 +219,17 @@ class Study:
                 if not self.folder.iteration_figure(k).exists():
                     self._draw(records, k)
         opt = BayesianOptimizer.from_config(self.config, records)
-        failures, stopped = 0, None
+        failures = 0
         for r in reversed(records):
             if r.status != "failed":
                 break
             failures += 1
-        while len(records) < budget:
-            if failures >= self.config.search.max_consecutive_failures:
-                raise StudyError(
-                    f"{failures} trials failed in a row (last: {records[-1].error}); "
-                    "stopping the study. Fix the cause and resume with: "
-                    f"boresnet bo --resume {shlex.quote(str(self.folder))}"
-                )
-            try:
-                params = opt.ask()
-            except SearchExhausted:
-                stopped = (
-                    "the search range is exhausted at search.min_distance = "
-                    f"{self.config.search.min_distance}: no untried point is left after "
-                    f"{len(records)} trials; stopping early (widen search.params or lower "
-                    "search.min_distance)"
-                )
-                self.say(stopped)
-                break
-            kind = opt.last_proposal_kind
-            index = len(records)
-            seed = self.config.seed + index
-            try:
-                result = run_trial(
-                    self.config,
-                    params,
-                    seed=seed,
-                    log_dir=self.folder.path,
-                    name=self.folder.trials_logs_name,
-                    version=self.folder.trial_version(index),
-                    checkpoint=self.folder.trial_checkpoint(index),
-                )
-            except MachineFault as err:
-                raise MachineFault(
-                    f"{err}; trial {index + 1} was not journalled: resume with "
-                    f"boresnet bo --resume {shlex.quote(str(self.folder))}"
-                ) from err
-            rec = self._record(index, params, result, seed, kind)
-            if self.primary:
-                append_record(self.folder.journal, rec)
-            records.append(rec)
-            opt.tell(params, result.objective, result.status)
-            failures = failures + 1 if result.status == "failed" else 0
-            if self.primary:
-                self._log_scalars(opt, rec)
-            self._progress(opt, rec, len(records))
-            self._draw(records, len(records), opt)
+        if self.config.search.parallel > 1:
+            stopped = self._run_parallel(opt, records, failures)
+        else:
+            stopped = self._run_sequential(opt, records, failures)
         if self.primary:
-            self._prune_checkpoints(opt)
+            self._prune_checkpoints(opt, records)
         summary, _ = summarise(
             self.config, self.folder, records, opt, time.perf_counter() - started
         )
@@ -215,6 +240,82 @@ class Study:
             write_summary_figures(self.config, self.folder, records, self.writer)
             self.close_writer()
         return summary
+
+    def _run_sequential(
+        self, opt: BayesianOptimizer, records: list[TrialRecord], failures: int
+    ) -> str | None:
+        """One trial after another in this process, to the budget; why it stopped early."""
+        while len(records) < self.config.search.budget:
+            self._check_failures(failures, records)
+            try:
+                params = opt.ask()
+            except SearchExhausted:
+                return self._exhausted(records)
+            kind = opt.last_proposal_kind
+            index = next_index(records)
+            seed = self.config.seed + index
+            try:
+                result = run_trial(self.config, params, seed=seed, **self._trial_paths(index))
+            except MachineFault as err:
+                raise self._resume_hint(err, index) from err
+            self._finish(opt, records, self._record(index, params, result, seed, kind))
+            failures = failures + 1 if result.status == "failed" else 0
+            self._draw(records, len(records), opt)
+        return None
+
+    def _run_parallel(
+        self, opt: BayesianOptimizer, records: list[TrialRecord], failures: int
+    ) -> str | None:
+        """Up to ``search.parallel`` trials in flight on Ray; a new proposal as each ends.
+
+        Each proposal is told the points still running (``pending``); the journal gets
+        one line per finished trial, in the order they finish. Leaving (an error, a
+        Ctrl-C) cancels what still runs and stops the local Ray.
+        """
+        budget, parallel = self.config.search.budget, self.config.search.parallel
+        index, stopped = next_index(records), None
+        with RayEngine(self.config) as engine:
+            self.say(f"up to {parallel} trials at once on {engine.describe()}")
+            while True:
+                while (
+                    stopped is None
+                    and len(engine.running) < parallel
+                    and len(records) + len(engine.running) < budget
+                ):
+                    self._check_failures(failures, records)
+                    running = engine.running
+                    try:
+                        params = opt.ask(pending=[Pending(r.params, r.kind) for r in running])
+                    except SearchExhausted:
+                        stopped = self._exhausted(records)
+                        break
+                    trial = Running(
+                        index, params, opt.last_proposal_kind, self.config.seed + index,
+                        [r.index for r in running],
+                    )  # fmt: skip
+                    engine.submit(trial, **self._trial_paths(index))
+                    index += 1
+                    point = " ".join(f"{k}={v:.4g}" for k, v in params.items())
+                    self.say(
+                        f"[started] trial {trial.index + 1}: {point}  ({trial.kind})  "
+                        f"[{len(engine.running)} running]"
+                    )
+                if not engine.running:
+                    return stopped
+                try:
+                    trial, result = engine.wait()
+                except MachineFault as err:
+                    raise MachineFault(
+                        f"{err}; the trials in flight were not journalled: resume with "
+                        f"boresnet bo --resume {shlex.quote(str(self.folder))}"
+                    ) from err
+                rec = self._record(
+                    trial.index, trial.params, result, trial.seed, trial.kind, trial.pending
+                )
+                self._finish(opt, records, rec, running=len(engine.running))
+                failures = failures + 1 if result.status == "failed" else 0
+                running = [Pending(r.params, r.kind) for r in engine.running]
+                self._draw(records, len(records), opt, running)
 
     def close_writer(self) -> None:
         """Close TensorBoard's writer; a failure (a full disk) is one line, not an error.

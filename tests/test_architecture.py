@@ -14,7 +14,7 @@ LAYERS = [
     ["__main__", "cli"],
     ["commands"],
     ["study", "report", "resume"],
-    ["figures", "trial"],
+    ["engine", "figures", "trial"],
     ["tuner"],
     ["tuner.optimizer"],
     ["tuner.rules"],
