@@ -31,9 +31,9 @@ from boresnet.commands import (
 )
 from boresnet.config import Config, ConfigError, unknown_field
 from boresnet.data import DatasetError
+from boresnet.engine import EngineError
 from boresnet.faults import MachineFault
 from boresnet.journal import JournalError, RunFolderBusy
-from boresnet.engine import EngineError
 from boresnet.report import CheckpointError
 from boresnet.resume import ResumeError
 from boresnet.run_folder import RunFolderError
