@@ -12,12 +12,18 @@ Usage::
     python benchmarks/bo_regret.py [--reps 20] [--families cliff,table] [--methods ...]
     python benchmarks/bo_regret.py --suite classic          # classic test functions
     python benchmarks/bo_regret.py --suite table_200_draws  # the table, 200 noise draws
+    python benchmarks/bo_regret.py --parallel 1,2,4         # asynchronous: q in flight
 
 A suite sets ``--families``, ``--methods``, ``--out`` (and the table's draws) to what
 ``SUITES`` lists for it.
 
 Prints per-family and overall (normalised-regret) tables, and writes them with the raw
 numbers to ``--out`` (``bo_regret.md``, ``bo_regret.json``, ``bo_regret.png``).
+
+``--parallel`` runs the asynchronous mode (``benchmarks/asynchronous.py``): each method
+keeps q evaluations in flight on a simulated clock and proposes as each one ends; its
+methods are ``asynchronous.ASYNC_METHODS`` and its results go to
+``benchmarks/results/async`` unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from boresnet.tuner import BayesianOptimizer
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from asynchronous import ASYNC_METHODS, ASYNC_RUNNERS, label, render_async  # noqa: E402
 from landscapes import FAMILIES, GENERATED, Landscape, Table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,9 +267,12 @@ def hash_name(name: str) -> int:
     return sum((i + 1) * ord(c) for i, c in enumerate(name))
 
 
-def one_run(task: tuple[str, str, int, int, str]) -> dict:
-    """Run one method on one instance; return its regrets per evaluation and overhead."""
-    family, method, rep, budget, table_path = task
+def one_run(task: tuple[str, str, int, int, str, int]) -> dict:
+    """Run one method on one instance; return its regrets per evaluation and overhead.
+
+    ``task`` ends with q: 0 for the sequential mode, else evaluations in flight.
+    """
+    family, method, rep, budget, table_path, q = task
     torch.set_num_threads(1)
     table = Table(Path(table_path))
     land = make_landscape(family, rep, table)
@@ -273,7 +283,13 @@ def one_run(task: tuple[str, str, int, int, str]) -> dict:
 
     if method == "prototype" and len(land.params) > 1:
         return {"family": family, "method": method, "rep": rep, "skipped": True}
-    xs, ys, reported, overhead = RUNNERS[method](land, f, budget, rep)
+    wall = None
+    if q:
+        durations = np.random.default_rng([hash_name(family), rep, 11])
+        xs, ys, reported, overhead, wall = ASYNC_RUNNERS[method](land, f, budget, rep, q, durations)
+        method, overhead = label(method, q), overhead * budget
+    else:
+        xs, ys, reported, overhead = RUNNERS[method](land, f, budget, rep)
     per_k = [land.regret(_best_observed(xs[:k], ys[:k])) for k in range(1, budget + 1)]
     final = land.regret(reported)
     per_k[-1] = final
@@ -291,6 +307,7 @@ def one_run(task: tuple[str, str, int, int, str]) -> dict:
         "failures": int(sum(math.isnan(y) for y in ys)),
         "edge": edge,
         "overhead": overhead / budget,
+        "wall": wall,
     }
 
 
@@ -380,14 +397,25 @@ def main() -> None:
         "--render", metavar="JSON", help="only rewrite the tables of an earlier run's JSON"
     )
     parser.add_argument("--suite", choices=sorted(SUITES), help="a committed secondary run")
+    parser.add_argument(
+        "--parallel", help="asynchronous mode: comma-separated q (evaluations in flight)"
+    )
     args = parser.parse_args()
+    if args.parallel:
+        if args.methods == ",".join(METHODS):
+            args.methods = ",".join(ASYNC_METHODS)
+        if args.out == str(RESULTS):
+            args.out = str(RESULTS / "async")
     if args.suite:
         for key, value in SUITES[args.suite].items():
             setattr(args, key, value)
         args.out = str(RESULTS / args.suite)
     if args.render:
         data = json.loads(Path(args.render).read_text())
-        text = render(data, Table(Path(data["args"]["table"])).noise())
+        if data["args"].get("parallel"):
+            text = render_async(data["stats"], data["args"])
+        else:
+            text = render(data, Table(Path(data["args"]["table"])).noise())
         (Path(args.render).parent / "bo_regret.md").write_text(text + "\n")
         print(text)
         return
@@ -396,14 +424,21 @@ def main() -> None:
     known = [*GENERATED, "table"]
     if unknown := [f for f in families if f not in known]:
         parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
-    if unknown := [m for m in methods if m not in RUNNERS]:
-        parser.error(f"unknown methods {unknown}; known: {', '.join(RUNNERS)}")
+    runners = ASYNC_RUNNERS if args.parallel else RUNNERS
+    if unknown := [m for m in methods if m not in runners]:
+        parser.error(f"unknown methods {unknown}; known: {', '.join(runners)}")
+    qs = [int(q) for q in args.parallel.split(",")] if args.parallel else [0]
+    if args.parallel and min(qs) < 1:
+        parser.error(f"--parallel: each q must be >= 1, got {args.parallel}")
     tasks = [
-        (fam, m, rep, args.budget, args.table)
+        (fam, m, rep, args.budget, args.table, q)
         for fam in families
         for m in methods
+        for q in qs
         for rep in range(args.table_reps if fam == "table" else args.reps)
     ]
+    if args.parallel:
+        methods = [label(m, q) for q in qs for m in methods]
     started = time.perf_counter()
     with Pool(args.workers) as pool:
         rows = [r for r in pool.imap(one_run, tasks, chunksize=4) if not r.get("skipped")]
@@ -421,6 +456,8 @@ def main() -> None:
             s["failures"] = float(np.mean([r["failures"] for r in mine]))
             s["edge"] = float(np.mean([r["edge"] for r in mine]))
             s["overhead_s"] = float(np.mean([r["overhead"] for r in mine]))
+            if args.parallel:
+                s["wall"] = float(np.mean([r["wall"] for r in mine]))
             s["n"] = len(mine)
             stats[fam][m] = {k: round(v, 5) for k, v in s.items()}
 
@@ -428,12 +465,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = {"args": vars(args), "stats": stats, "wall_s": round(elapsed)}
     (out / "bo_regret.json").write_text(json.dumps(data, indent=2) + "\n")
-    text = render(data, Table(Path(args.table)).noise())
+    if args.parallel:
+        text = render_async(stats, vars(args))
+    else:
+        text = render(data, Table(Path(args.table)).noise())
     print(text)
     (out / "bo_regret.md").write_text(text + "\n")
 
     fig, axes = plt.subplots(1, len(families) + 1, figsize=(3.2 * (len(families) + 1), 3.4))
-    plotted = [m for m in methods if m == "boresnet" or not m.startswith("boresnet")]
+    plotted = [m for m in methods if m.split("@")[0] == "boresnet" or not m.startswith("boresnet")]
     for ax, fam in zip(np.atleast_1d(axes), [*families, "overall"], strict=True):
         for m in plotted:
             mine = [
@@ -444,7 +484,7 @@ def main() -> None:
                     range(1, args.budget + 1),
                     np.median(mine, axis=0),
                     label=m,
-                    lw=2.5 if m == "boresnet" else 1.0,
+                    lw=2.5 if m.split("@")[0] == "boresnet" else 1.0,
                 )
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_title(fam, fontsize=9)

@@ -156,28 +156,16 @@ def trial_workers() -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_trial_is_retried_and_no_record_is_lost(study_data, tmp_path):
-    before = ray_processes()
-    run = tmp_path / "run"
-    proc = start(parallel_args(study_data, run, budget=4))
-    read_until(proc, "[started] trial 2", 120)
-    wait_for(lambda: trial_workers(), 30, "a trial's worker")
-    os.kill(trial_workers()[0], signal.SIGKILL)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out
-    records = read_journal(run / "trials.jsonl")
-    assert sorted(r.index for r in records) == [0, 1, 2, 3]
-    # Retried once by Ray: the killed trial ran again and finished.
-    assert all(r.status != "failed" for r in records), [r.error for r in records]
-    wait_for(lambda: len(ray_processes()) <= len(before), 30, "Ray's processes to exit")
-
-
-@pytest.mark.slow
-def test_driver_killed_with_two_in_flight_then_resume(capsys, study_data, tmp_path):
+def test_a_killed_worker_is_retried_and_a_killed_driver_resumes(capsys, study_data, tmp_path):
+    """One study, two faults: a worker SIGKILLed mid-trial, then the driver itself."""
     run = tmp_path / "run"
     proc = start(parallel_args(study_data, run, budget=5))
-    read_until(proc, "[started] trial 3", 180)  # trial 1 or 2 done, two in flight
-    done = len(read_journal(run / "trials.jsonl"))
+    read_until(proc, "[started] trial 2", 120)
+    wait_for(lambda: trial_workers(), 30, "a trial's worker")
+    os.kill(trial_workers()[0], signal.SIGKILL)  # Ray runs that trial again
+    read_until(proc, "[started] trial 4", 180)  # two done (one retried), two in flight
+    records = read_journal(run / "trials.jsonl")
+    assert all(r.status != "failed" for r in records), [r.error for r in records]
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     # The in-flight trials are lost with the driver, and its Ray's core and workers go
@@ -188,11 +176,12 @@ def test_driver_killed_with_two_in_flight_then_resume(capsys, study_data, tmp_pa
         30,
         "the killed driver's Ray to exit",
     )
-    assert len(read_journal(run / "trials.jsonl")) in (done, done + 1)
-    assert main([*parallel_args(study_data, run, 5)[:1], "--resume", str(run)]) == 0
+    kept = read_journal(run / "trials.jsonl")
+    assert 2 <= len(kept) <= 3
+    assert main(["bo", "--resume", str(run)]) == 0
     records = read_journal(run / "trials.jsonl")
-    assert len(records) == 5
-    assert len({r.index for r in records}) == 5  # no duplicates
+    assert records[: len(kept)] == kept  # no record lost
+    assert len(records) == 5 and len({r.index for r in records}) == 5  # no duplicates
     assert "resuming" in capsys.readouterr().out
 
 
