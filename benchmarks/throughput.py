@@ -19,6 +19,10 @@ augmentation) is measured beside it.
 Usage::
 
     python benchmarks/throughput.py [--config configs/cpu.yaml] [--reps 3] [--quick]
+    python benchmarks/throughput.py --host-only --out host.json   # the host overhead alone
+
+``benchmarks/host_before_after.sh`` runs ``--host-only`` on an earlier commit's package
+and on this one: the before/after figures of the README.
 """
 
 from __future__ import annotations
@@ -381,6 +385,13 @@ def bo_overhead(
     return step_s, figure_s, explore_s, gap_s
 
 
+def describe(device: torch.device) -> str:
+    """The device in words: the GPU's name, or the CPU and its threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name()
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
 def main() -> None:
     """Run the A/B comparison and the overhead measurement; print and save JSON."""
     quiet_libraries()
@@ -400,6 +411,9 @@ def main() -> None:
     parser.add_argument(
         "--host-steps", type=int, default=200, help="steps per host-overhead epoch (batch 512)"
     )
+    parser.add_argument(
+        "--host-only", action="store_true", help="measure only the host overhead per step"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     args = parser.parse_args()
 
@@ -418,6 +432,16 @@ def main() -> None:
     device = torch.device(
         "cuda" if torch.cuda.is_available() and config.trainer.accelerator != "cpu" else "cpu"
     )
+    # Host time per step, a model that costs nothing: 9 alternating repetitions (on this
+    # shared 2-core machine single runs of the same code differed by 1 ms per step).
+    host_reps = 1 if args.quick else max(args.reps, 9)
+    if args.host_only:
+        host = host_overhead(host_config(config, args.host_steps), lr, device, host_reps)
+        host = {"device": describe(device), **host, "host_steps": args.host_steps}
+        print(json.dumps(host, indent=2))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(host, indent=2) + "\n")
+        return
     lightning_epoch(config, lr)  # warm-up: imports, allocator, cudnn autotuning
     plain_epoch(config, lr, device)
     tight_epoch(config, lr, device)
@@ -440,18 +464,13 @@ def main() -> None:
             f"DataLoader loop {plain[-1]:.0f} img/s, tight loop {tight[-1]:.0f} img/s",
             flush=True,
         )
-    # Host time per step, a model that costs nothing: 9 alternating repetitions (on this
-    # shared 2-core machine single runs of the same code differed by 1 ms per step).
-    host_reps = 1 if args.quick else max(args.reps, 9)
     host = host_overhead(host_config(config, args.host_steps), lr, device, host_reps)
     print(f"host overhead: {host}", flush=True)
     o1 = bo_overhead(1, 10)
     o1f = bo_overhead(1, 10, failures=2)
     o3 = bo_overhead(3, 30)
     result = {
-        "device": torch.cuda.get_device_name()
-        if device.type == "cuda"
-        else f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
+        "device": describe(device),
         "config": args.config,
         "images": n,
         "reps": args.reps,

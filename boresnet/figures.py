@@ -5,7 +5,8 @@ observations (failed and diverged ones as red crosses along the bottom edge, whe
 were), the GP posterior mean with a 95% band, and below it the acquisition (Expected
 Improvement, weighted by the probability of not diverging once a trial has diverged)
 with the estimated probability of divergence and the next proposal marked. With several
-parameters each column is a 1-D slice through the incumbent.
+parameters each column is a 1-D slice through the incumbent; with exactly two, a map of
+the whole plane (:mod:`boresnet.maps`) is saved beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from boresnet.config import Config  # noqa: E402
 from boresnet.journal import TrialRecord  # noqa: E402
+from boresnet.maps import draw_maps, expected_improvement  # noqa: E402
 from boresnet.run_folder import RunFolder  # noqa: E402
 from boresnet.tuner import (  # noqa: E402
     DTYPE,
@@ -62,21 +64,6 @@ def _slice_grid(opt: BayesianOptimizer, j: int, anchor: torch.Tensor) -> torch.T
     grid = anchor.repeat(GRID, 1)
     grid[:, j] = torch.linspace(float(bounds[0, j]), float(bounds[1, j]), GRID, dtype=DTYPE)
     return grid
-
-
-def expected_improvement(
-    opt: BayesianOptimizer, grid: torch.Tensor, running: Sequence[Pending] = ()
-) -> np.ndarray:
-    """The acquisition along ``grid`` in linear units (EI x P(no divergence)), to plot.
-
-    Log-EI exponentiated: the same values as EI without its underflow to 0. With trials
-    ``running``, the acquisition the proposal maximised: what a point adds to them.
-    """
-    acq = opt.acquisition_function(log=True, pending=opt.pending_coords(running))
-    if acq is None:
-        return np.zeros(len(grid))
-    with torch.no_grad():
-        return acq(grid.to(DTYPE).unsqueeze(-2)).exp().numpy()
 
 
 def draw_iteration(
@@ -295,8 +282,15 @@ def save_iteration_figure(
     folder.save(folder.iteration_figure(k), lambda path: fig.savefig(path, dpi=110))
     if writer is not None:
         writer.add_figure("bo/iteration", fig, global_step=k, close=False)
-        writer.flush()
     close(fig)
+    if opt.space.dim == 2:
+        fig = draw_maps(opt, next_params, running, title=title)
+        folder.save(folder.map_figure(k), lambda path: fig.savefig(path, dpi=100))
+        if writer is not None:
+            writer.add_figure("bo/map", fig, global_step=k, close=False)
+        close(fig)
+    if writer is not None:
+        writer.flush()
 
 
 def iteration_title(

@@ -160,6 +160,10 @@ class RunFolder:
         """The figure drawn after ``iteration`` evaluations."""
         return self.figure(f"iteration_{iteration:02d}")
 
+    def map_figure(self, iteration: int) -> Path:
+        """The 2-D map drawn after ``iteration`` evaluations (two searched parameters)."""
+        return self.figure(f"map_{iteration:02d}")
+
     def trial_checkpoint(self, index: int) -> Path:
         """Checkpoint of trial ``index`` (0-based)."""
         return self.checkpoints / f"trial_{index:03d}.ckpt"

@@ -14,7 +14,7 @@ LAYERS = [
     ["__main__", "cli"],
     ["commands"],
     ["study", "report", "resume"],
-    ["engine", "figures", "trial"],
+    ["engine", "figures", "maps", "trial"],
     ["tuner"],
     ["tuner.optimizer"],
     ["tuner.rules"],

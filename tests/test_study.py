@@ -284,6 +284,8 @@ def test_two_parameter_study(capsys, study_data, tmp_path):
     assert all(set(r.params) == {"lr", "momentum"} for r in records)
     assert all(0.5 <= r.params["momentum"] <= 0.95 for r in records)
     assert (run / "figures" / "iteration_03.png").exists()
+    # Two parameters: the plane's map beside each iteration figure.
+    assert (run / "figures" / "map_02.png").exists() and (run / "figures" / "map_03.png").exists()
 
 
 def test_externally_launched_ranks_need_a_run_dir(study_data, tmp_path, capsys, monkeypatch):
