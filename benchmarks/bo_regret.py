@@ -14,8 +14,10 @@ Usage::
     python benchmarks/bo_regret.py --suite table_200_draws  # the table, 200 noise draws
     python benchmarks/bo_regret.py --parallel 1,2,4         # asynchronous: q in flight
 
-A suite sets ``--families``, ``--methods``, ``--out`` (and the table's draws) to what
-``SUITES`` lists for it.
+A suite sets ``--families``, ``--methods`` (and the table's draws) to what ``SUITES``
+lists for it, and ``--out`` to ``benchmarks/results/<suite>`` unless given::
+
+    python benchmarks/bo_regret.py --suite multi --budget 20 --out benchmarks/results/multi_b20
 
 Prints per-family and overall (normalised-regret) tables, and writes them with the raw
 numbers to ``--out`` (``bo_regret.md``, ``bo_regret.json``, ``bo_regret.png``).
@@ -80,6 +82,11 @@ SUITES: dict[str, dict[str, str | int]] = {
         "families": "forrester,gramacy_lee,levy,six_hump_camel",
         "methods": "boresnet,boresnet_no_gap,boresnet_explore_to_end,random,grid,"
         "tpe_short,gp_short,prototype",
+    },
+    # Several SGD hyperparameters (issue 24), at budgets 10 and 20 (--budget, --out).
+    "multi": {
+        "families": "momentum,lr_wd,lr_warmup,lr_mom_wd",
+        "methods": "boresnet,random,grid,tpe_short,gp_short",
     },
     "table_200_draws": {
         "families": "table",
@@ -409,7 +416,8 @@ def main() -> None:
     if args.suite:
         for key, value in SUITES[args.suite].items():
             setattr(args, key, value)
-        args.out = str(RESULTS / args.suite)
+        if args.out == str(RESULTS):  # an explicit --out wins (e.g. one per budget)
+            args.out = str(RESULTS / args.suite)
     if args.render:
         data = json.loads(Path(args.render).read_text())
         if data["args"].get("parallel"):

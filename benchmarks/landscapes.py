@@ -17,6 +17,16 @@ Families (issue 9):
 - ``momentum``: 2-D, lr x momentum, the loss a function of lr / (1 - momentum);
 - ``table``: the measured CPU-profile curve (one training seed's curve per call).
 
+Several SGD hyperparameters (``MULTI``, with ``momentum``; issue 24), each with a
+divergence cliff and the shapes their interactions have:
+
+- ``lr_wd``: lr x weight decay, the regularisation set by the product lr * wd (a
+  diagonal valley in log-log), the cliff in lr;
+- ``lr_warmup``: lr x warm-up fraction, a longer warm-up moving the cliff, and the
+  optimum just below it, to higher rates while costing training time;
+- ``lr_mom_wd``: 3-D, lr x momentum x weight decay, the loss a valley in the effective
+  rate lr / (1 - momentum) and in the regularisation effective rate * wd.
+
 Classic test functions (``CLASSIC``, not in the default run: they are not learning-rate
 curves, but tuners are judged on them too), each stretched over the learning-rate
 range (and momentum's): ``forrester`` (a deep minimum and a local one; negative
@@ -77,7 +87,7 @@ class Landscape:
         self.worst = float(finite.max())
 
     def _grid(self) -> list[np.ndarray]:
-        n = 2001 if len(self.params) == 1 else 121
+        n = {1: 2001, 2: 121}.get(len(self.params), 41)  # 3-D: 41**3 = 68,921 points
         axes = [np.linspace(p.low, p.high, n) for p in self.params]
         mesh = np.meshgrid(*axes, indexing="ij")
         return list(np.stack([m.ravel() for m in mesh], axis=1))
@@ -211,6 +221,66 @@ def momentum(rng: np.random.Generator, noise: float) -> Landscape:
     )
 
 
+WD = Param("weight_decay", -6.0, -2.0)
+WARMUP = Param("warmup_fraction", 0.01, 0.5, log=False)
+
+
+def lr_wd(rng: np.random.Generator, noise: float) -> Landscape:
+    """2-D: lr x weight decay, the regularisation a function of the product lr * wd."""
+    opt = rng.uniform(-1.5, 0.5)
+    edge = opt + rng.uniform(0.05, 0.4)
+    best_reg = rng.uniform(-5.5, -3.0)  # log10(lr * wd) at the optimum
+    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
+    reg = rng.uniform(0.02, 0.08)  # loss per squared decade away from the best product
+
+    def f(x: np.ndarray) -> float:
+        if x[0] > edge:
+            return math.nan
+        return min(
+            _valley(x[0], opt, floor, lw, rise) + reg * (x[0] + x[1] - best_reg) ** 2, CHANCE
+        )
+
+    return Landscape("lr_wd", [Param("lr", -4.0, 1.0), WD], f, noise)
+
+
+def lr_warmup(rng: np.random.Generator, noise: float) -> Landscape:
+    """2-D: lr x warm-up fraction; a longer warm-up tolerates higher rates but costs epochs."""
+    edge0 = rng.uniform(-1.0, 0.3)
+    lift = rng.uniform(0.5, 2.0)  # decades the cliff rises per unit of warm-up fraction
+    gap = rng.uniform(0.03, 0.3)
+    best_w = rng.uniform(0.05, 0.3)
+    cost = rng.uniform(0.5, 2.0)  # loss per squared unit of warm-up away from the best
+    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
+
+    def f(x: np.ndarray) -> float:
+        edge = edge0 + lift * x[1]
+        if x[0] > edge:
+            return math.nan
+        return min(_valley(x[0], edge - gap, floor, lw, rise) + cost * (x[1] - best_w) ** 2, CHANCE)
+
+    return Landscape("lr_warmup", [Param("lr", -4.0, 1.0), WARMUP], f, noise)
+
+
+def lr_mom_wd(rng: np.random.Generator, noise: float) -> Landscape:
+    """3-D: lr x momentum x weight decay (effective rate and its product with wd)."""
+    opt = rng.uniform(-0.5, 0.8)
+    edge = opt + rng.uniform(0.1, 0.5)
+    best_m = rng.uniform(0.5, 0.95)
+    best_reg = rng.uniform(-5.0, -2.5)
+    floor, lw, rise = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.35), rng.uniform(0.5, 3.0)
+    reg = rng.uniform(0.02, 0.08)
+
+    def f(x: np.ndarray) -> float:
+        eff = x[0] - math.log10(1.0 - x[1])
+        if eff > edge:
+            return math.nan
+        value = _valley(eff, opt, floor, lw, rise) + 0.3 * (x[1] - best_m) ** 2
+        return min(value + reg * (eff + x[2] - best_reg) ** 2, CHANCE)
+
+    params = [Param("lr", -4.0, 1.0), Param("momentum", 0.0, 0.99, log=False), WD]
+    return Landscape("lr_mom_wd", params, f, noise)
+
+
 def _unit(x: float, p: Param) -> float:
     """``x`` as a fraction of ``p``'s range."""
     return (x - p.low) / (p.high - p.low)
@@ -327,5 +397,13 @@ CLASSIC = {
     "six_hump_camel": six_hump_camel,
 }
 
+# Several SGD hyperparameters at once (momentum is also in FAMILIES, the default run).
+MULTI = {
+    "momentum": momentum,
+    "lr_wd": lr_wd,
+    "lr_warmup": lr_warmup,
+    "lr_mom_wd": lr_mom_wd,
+}
+
 # Every generated landscape by name (the measured table is built from its file).
-GENERATED = {**FAMILIES, **CLASSIC}
+GENERATED = {**FAMILIES, **CLASSIC, **MULTI}
