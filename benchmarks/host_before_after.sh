@@ -11,10 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE="${1:-4267dc2}"
 PY="${PYTHON:-.venv/bin/python}"
+PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"  # absolute, the venv's link kept
 TMP=$(mktemp -d)
 trap 'git worktree remove --force "$TMP/before" >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 git worktree add --detach "$TMP/before" "$BEFORE" >/dev/null 2>&1
-PYTHONPATH="$TMP/before" "$PY" -c "import boresnet, sys; sys.exit(0 if boresnet.__file__.startswith('$TMP') else 'the earlier package is not the one imported')"
+# (from another folder: `python -c` puts the working folder, this checkout, first)
+(cd "$TMP" && PYTHONPATH="$TMP/before" "$PY" -c "import boresnet, sys; sys.exit(0 if boresnet.__file__.startswith('$TMP/before') else 'the earlier package is not the one imported')")
 echo "before: $BEFORE"
 PYTHONPATH="$TMP/before" "$PY" benchmarks/throughput.py --host-only \
   --out benchmarks/results/host_before.json
