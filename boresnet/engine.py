@@ -45,6 +45,9 @@ TRIAL_RETRIES = 1
 # The local Ray's shared-memory object store: a trial returns a few numbers, so Ray's
 # minimum (75 MiB) plus a margin instead of its default (30% of the memory) fits CI.
 OBJECT_STORE_BYTES = 80 * 1024**2
+# run_trial's arguments that are paths: made absolute, since a worker's working folder
+# need not be the driver's.
+PATH_ARGUMENTS = ("log_dir", "checkpoint")
 # What Ray raises when a worker, or the node under it, died with the trial.
 WORKER_DEATHS = (WorkerCrashedError, OutOfMemoryError, NodeDiedError, ObjectLostError)
 
@@ -169,14 +172,18 @@ class RayEngine:
         return sorted(self._running.values(), key=lambda r: r.index)
 
     def submit(self, trial: Running, **kwargs: Any) -> None:
-        """Start ``trial`` with ``run_trial``'s keyword arguments (not params, seed)."""
-        # Paths absolute: a worker's working folder need not be ours.
+        """Start ``trial`` with ``run_trial``'s keyword arguments (not params, seed).
+
+        Every path (the data folder, the logs, the checkpoint) goes to the worker
+        absolute: its working folder need not be the driver's.
+        """
         data = dataclasses.replace(
             self.config.data, data_dir=str(Path(self.config.data.data_dir).resolve())
         )
         trainer = dataclasses.replace(self.config.trainer, progress_bar=False)
         config = dataclasses.replace(self.config, data=data, trainer=trainer)
-        ref = self._task.remote(config, trial.params, seed=trial.seed, **kwargs)
+        paths = {k: str(Path(v).resolve()) for k, v in kwargs.items() if k in PATH_ARGUMENTS}
+        ref = self._task.remote(config, trial.params, seed=trial.seed, **{**kwargs, **paths})
         self._running[ref] = trial
 
     def wait(self) -> tuple[Running, TrialResult]:
