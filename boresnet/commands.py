@@ -20,6 +20,7 @@ from jsonargparse import ArgumentParser, Namespace
 from boresnet.config import Config, config_from
 from boresnet.data import overlap_count
 from boresnet.figures import close, draw_confusion, save_iteration_figure
+from boresnet.interrupts import forget_interrupts, handle_interrupt
 from boresnet.journal import read_journal
 from boresnet.report import CheckpointError, test_checkpoint, write_summary_figures
 from boresnet.resume import check_resume, load_run_config
@@ -66,8 +67,10 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
         config = config_from(ns.as_dict())
         folder = RunFolder(new_run_dir(config, ns.run_dir))
     check_hardware(config)  # before the folder is touched
-    # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does; both
+    # also set the flag the study checks between trials (boresnet/interrupts.py).
+    forget_interrupts()
+    previous = {s: signal.signal(s, handle_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = start_study(config, folder, resume=bool(ns.resume))
     except KeyboardInterrupt:
@@ -90,12 +93,9 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
         )
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK if summary.get("best_objective") is not None else EXIT_NO_RESULT
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def cmd_evaluate(run_dir: str, data_dir: str | None, accelerator: str = "auto") -> int:

@@ -24,6 +24,7 @@ from boresnet.config import Config, to_dict
 from boresnet.engine import RayEngine, Running
 from boresnet.faults import MachineFault
 from boresnet.figures import save_iteration_figure
+from boresnet.interrupts import raise_if_interrupted
 from boresnet.journal import RunLock, TrialRecord, append_record, next_index, read_journal
 from boresnet.report import report_text, summarise, write_report, write_summary_figures
 from boresnet.resume import fingerprinted_fields, study_fingerprint
@@ -246,6 +247,7 @@ class Study:
     ) -> str | None:
         """One trial after another in this process, to the budget; why it stopped early."""
         while len(records) < self.config.search.budget:
+            raise_if_interrupted()  # a Ctrl-C swallowed during the last trial stops here
             self._check_failures(failures, records)
             try:
                 params = opt.ask()
@@ -282,6 +284,7 @@ class Study:
                     and len(engine.running) < parallel
                     and len(records) + len(engine.running) < budget
                 ):
+                    raise_if_interrupted()
                     self._check_failures(failures, records)
                     running = engine.running
                     try:

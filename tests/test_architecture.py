@@ -38,6 +38,7 @@ LAYERS = [
         "config_checks",
         "prototype",
         "faults",
+        "interrupts",
     ],
 ]
 RANK = {name: (i, j) for i, layer in enumerate(LAYERS) for j, name in enumerate(layer)}

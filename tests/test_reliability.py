@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import lightning
@@ -17,6 +18,7 @@ import yaml
 from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard import SummaryWriter
 
+from boresnet import interrupts
 from boresnet.cli import main
 from boresnet.config import Config, to_dict
 from boresnet.journal import read_journal
@@ -244,7 +246,7 @@ def test_a_resumed_config_that_changed_names_the_fields(capsys, tiny_data, tmp_p
 def test_a_stop_right_after_the_report_is_not_an_interruption(
     capsys, tiny_data, tmp_path, monkeypatch
 ):
-    # SIGTERM raises KeyboardInterrupt (commands._interrupt) wherever the study is: here
+    # SIGTERM raises KeyboardInterrupt (interrupts.handle_interrupt) wherever the study is: here
     # while the summary figures are drawn, after summary.json was written.
     def sigterm(*args, **kwargs):
         raise KeyboardInterrupt
@@ -346,3 +348,20 @@ def test_study_folder_copied_elsewhere_still_evaluates(capsys, tiny_data, tmp_pa
     shutil.copytree(run, copy)
     capsys.readouterr()
     assert main(["evaluate", str(copy), "--data-dir", str(tiny_data)]) == 0
+
+
+def test_an_interrupt_swallowed_by_a_finaliser_is_not_lost():
+    # Python drops an exception raised in __del__ ("Exception ignored"); a Ctrl-C that
+    # lands there once let a study run on to its budget and exit 0.
+    class Finalised:
+        def __del__(self):
+            interrupts.handle_interrupt(signal.SIGINT, None)
+
+    interrupts.forget_interrupts()
+    try:
+        Finalised()  # collected at once: the KeyboardInterrupt is swallowed
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.raise_if_interrupted()
+    finally:
+        interrupts.forget_interrupts()
+    interrupts.raise_if_interrupted()  # forgotten: nothing raised
