@@ -350,6 +350,8 @@ def test_study_folder_copied_elsewhere_still_evaluates(capsys, tiny_data, tmp_pa
     assert main(["evaluate", str(copy), "--data-dir", str(tiny_data)]) == 0
 
 
+# The swallowed KeyboardInterrupt is the point: pytest reports it as unraisable.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_an_interrupt_swallowed_by_a_finaliser_is_not_lost():
     # Python drops an exception raised in __del__ ("Exception ignored"); a Ctrl-C that
     # lands there once let a study run on to its budget and exit 0.
