@@ -86,6 +86,18 @@ def simulate(
     return xs, ys, overhead, now
 
 
+def search_params(land) -> list[ParamConfig]:
+    """A landscape's coordinates as the ``search.params`` of ``boresnet bo``."""
+    return [
+        ParamConfig(
+            p.name,
+            *((10**p.low, 10**p.high) if p.log else (p.low, p.high)),
+            "log" if p.log else "linear",
+        )
+        for p in land.params
+    ]
+
+
 def best_observed(xs: list[np.ndarray], ys: list[float]) -> np.ndarray | None:
     """The point of the lowest finite value (``None`` when every one failed)."""
     finite = [(y, i) for i, y in enumerate(ys) if not math.isnan(y)]
@@ -94,15 +106,7 @@ def best_observed(xs: list[np.ndarray], ys: list[float]) -> np.ndarray | None:
 
 def run_boresnet(land, f, budget: int, seed: int, q: int, durations) -> AsyncRun:
     """The optimiser of ``boresnet bo`` (its defaults), told what runs as pending."""
-    params = [
-        ParamConfig(
-            p.name,
-            *((10**p.low, 10**p.high) if p.log else (p.low, p.high)),
-            "log" if p.log else "linear",
-        )
-        for p in land.params
-    ]
-    config = Config(search=SearchConfig(params=params, budget=budget), seed=seed)
+    config = Config(search=SearchConfig(params=search_params(land), budget=budget), seed=seed)
     opt = BayesianOptimizer.from_config(config)
     running: dict[int, Pending] = {}
     tokens = itertools.count()

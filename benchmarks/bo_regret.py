@@ -45,13 +45,20 @@ import numpy as np
 import optuna
 import torch
 
-from boresnet.config import Config, ParamConfig, SearchConfig
+from boresnet.config import Config, SearchConfig
 from boresnet.prototype import prototype_ei, prototype_gp
 from boresnet.tuner import BayesianOptimizer
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from asynchronous import ASYNC_METHODS, ASYNC_RUNNERS, label, render_async  # noqa: E402
+from asynchronous import (  # noqa: E402
+    ASYNC_METHODS,
+    ASYNC_RUNNERS,
+    best_observed,
+    label,
+    render_async,
+    search_params,
+)
 from landscapes import FAMILIES, GENERATED, Landscape, Table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,11 +106,6 @@ SUITES: dict[str, dict[str, str | int]] = {
 Run = tuple[list[np.ndarray], list[float], np.ndarray | None, float]
 
 
-def _best_observed(xs: list[np.ndarray], ys: list[float]) -> np.ndarray | None:
-    finite = [(y, i) for i, y in enumerate(ys) if not math.isnan(y)]
-    return xs[min(finite)[1]] if finite else None
-
-
 def run_boresnet(
     land: Landscape,
     f: Callable,
@@ -119,14 +121,7 @@ def run_boresnet(
     ``report="observed"`` reports the best observation instead of the incumbent;
     ``knows_budget=False`` hides the budget, so the last step may explore too.
     """
-    params = [
-        ParamConfig(
-            p.name,
-            *((10**p.low, 10**p.high) if p.log else (p.low, p.high)),
-            "log" if p.log else "linear",
-        )
-        for p in land.params
-    ]
+    params = search_params(land)
     config = Config(search=SearchConfig(params=params, budget=budget, **search), seed=seed)
     opt = BayesianOptimizer.from_config(config)
     if not knows_budget:
@@ -146,7 +141,7 @@ def run_boresnet(
     best = opt.best()
     reported = None if best is None else opt.space.to_coords(best.params).numpy()
     if report == "observed":
-        reported = _best_observed(xs, ys)
+        reported = best_observed(xs, ys)
     return xs, ys, reported, overhead
 
 
@@ -160,7 +155,7 @@ def run_random(land: Landscape, f: Callable, budget: int, seed: int) -> Run:
     rng = np.random.default_rng(10_000 + seed)
     xs = list(rng.uniform(low, high, (budget, len(low))))
     ys = [f(x) for x in xs]
-    return xs, ys, _best_observed(xs, ys), 0.0
+    return xs, ys, best_observed(xs, ys), 0.0
 
 
 def run_grid(land: Landscape, f: Callable, budget: int, seed: int) -> Run:
@@ -174,7 +169,7 @@ def run_grid(land: Landscape, f: Callable, budget: int, seed: int) -> Run:
     rng = np.random.default_rng(20_000 + seed)
     xs += list(rng.uniform(low, high, (budget - len(xs), len(low))))
     ys = [f(x) for x in xs]
-    return xs, ys, _best_observed(xs, ys), 0.0
+    return xs, ys, best_observed(xs, ys), 0.0
 
 
 def run_optuna(kind: str, on_failure: str):
@@ -209,7 +204,7 @@ def run_optuna(kind: str, on_failure: str):
             overhead += time.perf_counter() - t
             xs.append(x)
             ys.append(y)
-        return xs, ys, _best_observed(xs, ys), overhead
+        return xs, ys, best_observed(xs, ys), overhead
 
     return run
 
@@ -237,7 +232,7 @@ def run_prototype(land: Landscape, f: Callable, budget: int, seed: int, steps: i
         overhead += time.perf_counter() - t
         xs.append(x)
         ys.append(f(x))
-    return xs, ys, _best_observed(xs, ys), overhead
+    return xs, ys, best_observed(xs, ys), overhead
 
 
 RUNNERS: dict[str, Callable] = {
@@ -297,7 +292,7 @@ def one_run(task: tuple[str, str, int, int, str, int]) -> dict:
         method, overhead = label(method, q), overhead * budget
     else:
         xs, ys, reported, overhead = RUNNERS[method](land, f, budget, rep)
-    per_k = [land.regret(_best_observed(xs[:k], ys[:k])) for k in range(1, budget + 1)]
+    per_k = [land.regret(best_observed(xs[:k], ys[:k])) for k in range(1, budget + 1)]
     final = land.regret(reported)
     per_k[-1] = final
     low, high = _bounds(land)

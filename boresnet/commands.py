@@ -24,9 +24,9 @@ from boresnet.interrupts import forget_interrupts, handle_interrupt
 from boresnet.journal import read_journal
 from boresnet.report import CheckpointError, test_checkpoint, write_summary_figures
 from boresnet.resume import check_resume, load_run_config
-from boresnet.run_folder import RunFolder
+from boresnet.run_folder import RunFolder, new_run_dir
 from boresnet.space import SearchSpace
-from boresnet.study import is_primary, new_run_dir, start_study
+from boresnet.study import is_primary, start_study
 from boresnet.trial import check_hardware, run_trial
 
 EXIT_OK, EXIT_NO_RESULT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -65,7 +65,7 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
         config = check_resume(parser, ns, argv, folder)
     else:
         config = config_from(ns.as_dict())
-        folder = RunFolder(new_run_dir(config, ns.run_dir))
+        folder = RunFolder(new_run_dir(config.out, ns.run_dir))
     check_hardware(config)  # before the folder is touched
     # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does; both
     # also set the flag the study checks between trials (boresnet/interrupts.py).

@@ -24,6 +24,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ ORIGIN = "origin.yaml"
 LOCK = ".lock"
 FIGURES, CHECKPOINTS, STUDY_LOGS, TRIAL_LOGS = "figures", "checkpoints", "study", "trials"
 FOLDERS = (FIGURES, CHECKPOINTS, STUDY_LOGS, TRIAL_LOGS)
+
+
+# Data-parallel ranks that Lightning re-launches find rank 0's run folder here.
+RUN_DIR_ENV = "BORESNET_RUN_DIR"
 
 
 class RunFolderError(RuntimeError):
@@ -336,3 +341,21 @@ class RunFolder:
         """
         with atomic_path(target) as tmp:
             writer(tmp)
+
+
+def new_run_dir(out: str, explicit: str | None) -> Path:
+    """Pick the run folder: explicit, inherited from rank 0, or OUT/bo-TIMESTAMP."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    world = max(int(os.environ.get(v, "1") or 1) for v in ("WORLD_SIZE", "SLURM_NTASKS"))
+    if world > 1:
+        # Ranks started by SLURM or torchrun do not share our environment: a timestamp
+        # would differ between them, so each would write its own study.
+        raise RunFolderError(
+            "--run-dir is required when SLURM or torchrun starts the ranks "
+            f"(world size {world}): every rank must use the same folder"
+        )
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(out) / f"bo-{stamp}"

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from torch.utils.tensorboard import SummaryWriter
@@ -28,12 +27,10 @@ from boresnet.interrupts import raise_if_interrupted
 from boresnet.journal import RunLock, TrialRecord, append_record, next_index, read_journal
 from boresnet.report import report_text, summarise, write_report, write_summary_figures
 from boresnet.resume import fingerprinted_fields, study_fingerprint
-from boresnet.run_folder import RunFolder
+from boresnet.run_folder import RUN_DIR_ENV, RunFolder
 from boresnet.space import SearchSpace
 from boresnet.trial import TrialResult, check_data, run_trial
 from boresnet.tuner import BayesianOptimizer, Pending, SearchExhausted
-
-RUN_DIR_ENV = "BORESNET_RUN_DIR"
 
 
 class StudyError(RuntimeError):
@@ -177,12 +174,6 @@ class Study:
             "checkpoint": self.folder.trial_checkpoint(index),
         }
 
-    def _resume_hint(self, err: MachineFault, index: int) -> MachineFault:
-        return MachineFault(
-            f"{err}; trial {index + 1} was not journalled: resume with "
-            f"boresnet bo --resume {shlex.quote(str(self.folder))}"
-        )
-
     def _finish(
         self,
         opt: BayesianOptimizer,
@@ -259,7 +250,10 @@ class Study:
             try:
                 result = run_trial(self.config, params, seed=seed, **self._trial_paths(index))
             except MachineFault as err:
-                raise self._resume_hint(err, index) from err
+                raise MachineFault(
+                    f"{err}; trial {index + 1} was not journalled: resume with "
+                    f"boresnet bo --resume {shlex.quote(str(self.folder))}"
+                ) from err
             self._finish(opt, records, self._record(index, params, result, seed, kind))
             failures = failures + 1 if result.status == "failed" else 0
             self._draw(records, len(records), opt)
@@ -365,24 +359,6 @@ def quiet_writer_threads(args: threading.ExceptHookArgs) -> None:
     writer_thread = type(args.thread).__module__.startswith("tensorboard.")
     if not (writer_thread and issubclass(args.exc_type, OSError)):
         threading.__excepthook__(args)
-
-
-def new_run_dir(config: Config, explicit: str | None) -> Path:
-    """Pick the run folder: explicit, inherited from rank 0, or OUT/bo-TIMESTAMP."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get(RUN_DIR_ENV):
-        return Path(os.environ[RUN_DIR_ENV])
-    world = max(int(os.environ.get(v, "1") or 1) for v in ("WORLD_SIZE", "SLURM_NTASKS"))
-    if world > 1:
-        # Ranks started by SLURM or torchrun do not share our environment: a timestamp
-        # would differ between them, so each would write its own study.
-        raise StudyError(
-            "--run-dir is required when SLURM or torchrun starts the ranks "
-            f"(world size {world}): every rank must use the same folder"
-        )
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(config.out) / f"bo-{stamp}"
 
 
 def start_study(config: Config, folder: RunFolder, resume: bool) -> dict[str, Any]:
