@@ -2,7 +2,7 @@
 
 Logs ``train_loss``/``train_acc`` per epoch and ``val_loss``/``val_acc``/``test_acc``
 reduced across ranks. Per-step values are not logged: reading them back would force a
-host sync on every GPU step.
+host sync on every GPU step. It also stops a diverging run (:attr:`divergence`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,12 @@ class ResNetClassifier(L.LightningModule):
         label_smoothing: Cross-entropy label smoothing.
         translate: Random translation augmentation, in pixels (0 disables).
         channels_last: Use the channels-last memory format (faster convs on GPU).
+        divergence_check_every: Steps between reads of the epoch's loss sum, the one
+            host sync of training (``trainer.divergence_check_every``).
+
+    Attributes:
+        divergence: Why training stopped early, or ``None``: the training loss became
+            non-finite (the learning rate is too high).
     """
 
     def __init__(
@@ -81,9 +87,17 @@ class ResNetClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         translate: int = 0,
         channels_last: bool = False,
+        divergence_check_every: int = 10,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        # Plain attributes for what every step reads: ``self.hparams`` is a property
+        # returning a dict with attribute access, about 1 us a read.
+        self._translate = translate
+        self._channels_last = channels_last
+        self._smoothing = label_smoothing
+        self._check_every = divergence_check_every
+        self.divergence: str | None = None
         self.model = resnet9(
             width, num_classes, blocks=tuple(blocks), convs_per_block=convs_per_block
         )
@@ -98,24 +112,29 @@ class ResNetClassifier(L.LightningModule):
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.last_confusion: torch.Tensor | None = None
         self._loss_sum: torch.Tensor | None = None
-        self._seen: torch.Tensor | None = None
+        self._seen = 0  # images this epoch: a host count, known without the device
         self._augment_rng: torch.Generator | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits for normalised images."""
         return self.model(x)
 
+    def on_train_start(self) -> None:
+        """Seed the augmentation's own random stream, once per ``fit``, on the device.
+
+        Its own stream: the DataLoader draws from the global one, and the augmentation
+        must not depend on which loader serves the batches. Made here rather than at the
+        first batch so that no step pays for checking it.
+        """
+        self._augment_rng = torch.Generator(device=self.device)
+        self._augment_rng.manual_seed(torch.initial_seed() + self.global_rank)
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Augment training batches on the device; set the memory format."""
         x, y = batch
-        if self.trainer is not None and self.trainer.training and self.hparams.translate:
-            if self._augment_rng is None or self._augment_rng.device != x.device:
-                # Its own stream: the DataLoader draws from the global one, and the
-                # augmentation must not depend on which loader serves the batches.
-                self._augment_rng = torch.Generator(device=x.device)
-                self._augment_rng.manual_seed(torch.initial_seed() + self.global_rank)
-            x = random_translate(x, self.hparams.translate, self._augment_rng)
-        if self.hparams.channels_last:
+        if self._augment_rng is not None and self._translate and self.training:
+            x = random_translate(x, self._translate, self._augment_rng)
+        if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
 
@@ -125,7 +144,7 @@ class ResNetClassifier(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         """Zero the epoch's loss sum (on the device: nothing waits for it per step)."""
         self._loss_sum = torch.zeros((), device=self.device)
-        self._seen = torch.zeros((), device=self.device)
+        self._seen = 0
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         """One SGD step's loss; the epoch's metrics accumulate on the device.
@@ -134,15 +153,50 @@ class ResNetClassifier(L.LightningModule):
         training metrics are reported per epoch anyway (:meth:`on_train_epoch_end`).
         """
         x, y = batch
-        logits = self(x)
-        loss = self._loss(logits, y, self.hparams.label_smoothing)
+        logits = self.model(x)  # not self(x): one module call less per step
+        loss = self._loss(logits, y, self._smoothing)
         self.train_acc.update(logits.detach(), y)
-        self._loss_sum += loss.detach() * len(y)
+        # One in-place kernel (``+=`` with a product is two, and a module __setattr__).
+        self._loss_sum.add_(loss.detach(), alpha=len(y))
         self._seen += len(y)
         return loss
 
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        """Every ``divergence_check_every`` steps, stop if the loss became non-finite.
+
+        A hook of the module, not a callback: Lightning calls each of a callback's
+        seven per-step hooks whether it is overridden or not (about 40 us a step).
+        """
+        if batch_idx % self._check_every == 0:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            self._check_divergence(batch_idx, loss)
+
+    def _check_divergence(self, batch_idx: int, loss: torch.Tensor | None = None) -> None:
+        """Read the loss sum, agree across ranks, and stop every rank at once.
+
+        The sum is finite exactly while every loss was: a NaN or an infinity never
+        cancels out (short of a float32 overflow, which only a diverging run reaches).
+        Any rank's NaN stops them all through ``trainer.should_stop``: raising on one
+        rank would leave the others waiting in a collective forever.
+        """
+        if self.divergence is not None or self._loss_sum is None:
+            return
+        bad = not bool(torch.isfinite(self._loss_sum))  # the one wait for the device
+        trainer = self.trainer
+        if trainer.strategy.reduce_boolean_decision(bad, all=False):
+            where = "non-finite" if bad else "non-finite on another rank"
+            if bad and loss is not None and not math.isfinite(now := loss.float().item()):
+                where = f"{now}"  # this step's own value ("nan", "inf") when it is one
+            self.divergence = (
+                f"training loss became {where} at epoch {trainer.current_epoch}, step "
+                f"{batch_idx}: the learning rate is too high"
+            )
+            trainer.should_stop = True
+
     def on_train_epoch_end(self) -> None:
-        """Log the epoch's mean training loss and accuracy (once, not per step)."""
+        """Check for divergence once more; log the epoch's mean loss and accuracy."""
+        # A NaN after the last periodic check still stops the trial.
+        self._check_divergence(self.trainer.num_training_batches - 1)
         self.log("train_loss", self._loss_sum / self._seen, prog_bar=True, sync_dist=True)
         # compute() already gathers the ranks' counts: sync_dist averages equal values
         # (one collective per epoch; without it Lightning warns under DDP).

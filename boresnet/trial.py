@@ -22,7 +22,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 
@@ -39,59 +39,6 @@ BLOWN_UP_FACTOR = 10.0
 BLOWN_UP_LOSS = BLOWN_UP_FACTOR * math.log(10)
 # Disk full, quota exceeded, read-only file system: the machine, not the learning rate.
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
-
-
-class DivergenceMonitor(Callback):
-    """Stop training, on every rank at once, at the first non-finite training loss.
-
-    Every step folds "this loss is finite" into a flag that stays on the device: no host
-    sync. Every ``check_every`` steps, and at the end of each epoch, the flag is read
-    (the one wait for the device) and the ranks agree through
-    ``reduce_boolean_decision`` (any rank's NaN stops them all), then stop through
-    ``trainer.should_stop``: raising on one rank would leave the others waiting in a
-    collective forever.
-
-    Args:
-        check_every: Steps between reads of the flag (``trainer.divergence_check_every``).
-    """
-
-    def __init__(self, check_every: int = 10) -> None:
-        self.check_every = check_every
-        self.reason: str | None = None
-        self._bad: torch.Tensor | None = None
-        self._missing = False
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        """Fold this step's loss into the flag; read it every ``check_every`` steps."""
-        if self.reason is not None:
-            return
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None:
-            self._missing = True
-        else:
-            bad = ~torch.isfinite(loss.detach()).all()
-            self._bad = bad if self._bad is None else self._bad.logical_or_(bad)
-        if batch_idx % self.check_every == 0:
-            self._decide(trainer, loss, batch_idx)
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        """Read the flag once more: a NaN after the last check still stops the trial."""
-        if self.reason is None:
-            self._decide(trainer, None, trainer.num_training_batches - 1)
-
-    def _decide(self, trainer, loss: torch.Tensor | None, batch_idx: int) -> None:
-        bad = self._missing or (self._bad is not None and bool(self._bad))
-        if trainer.strategy.reduce_boolean_decision(bad, all=False):
-            if loss is None or not bad:
-                value = "missing" if self._missing else "non-finite"
-            else:
-                value = f"{loss.detach().float().item()}"
-            where = value if bad else "non-finite on another rank"
-            self.reason = (
-                f"training loss became {where} at epoch {trainer.current_epoch}, step "
-                f"{batch_idx}: the learning rate is too high"
-            )
-            trainer.should_stop = True
 
 
 @dataclass
@@ -165,7 +112,11 @@ def check_data(config: Config) -> str:
 
 def build_module(config: Config) -> ResNetClassifier:
     """Build the LightningModule (``model`` and ``optim`` fields are its arguments)."""
-    return ResNetClassifier(**dataclasses.asdict(config.model), **dataclasses.asdict(config.optim))
+    return ResNetClassifier(
+        **dataclasses.asdict(config.model),
+        **dataclasses.asdict(config.optim),
+        divergence_check_every=config.trainer.divergence_check_every,
+    )
 
 
 def check_hardware(config: Config) -> None:
@@ -287,8 +238,7 @@ def run_trial(
     module = build_module(config)
     if config.trainer.compile:
         module.model = torch.compile(module.model)
-    monitor = DivergenceMonitor(config.trainer.divergence_check_every)
-    trainer = build_trainer(config, logger=logger, callbacks=[monitor], **(trainer_overrides or {}))
+    trainer = build_trainer(config, logger=logger, **(trainer_overrides or {}))
 
     def result(status: str, error: str | None = None) -> TrialResult:
         metrics = trainer.callback_metrics
@@ -340,8 +290,8 @@ def run_trial(
         return result("failed", last)
     if trainer.interrupted:
         raise KeyboardInterrupt
-    if monitor.reason is not None:
-        return result("diverged", monitor.reason)
+    if module.divergence is not None:
+        return result("diverged", module.divergence)
     outcome = result("ok")
     if outcome.status == "ok" and checkpoint is not None:
         save_checkpoint(trainer, Path(checkpoint))

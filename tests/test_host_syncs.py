@@ -2,7 +2,7 @@
 
 A ``TorchDispatchMode`` sees every operator the middle steps of a real ``trainer.fit``
 run (device loader, augmentation, label smoothing, metric, one-cycle schedule, the
-divergence monitor): those that copy a device value to the host (``.item()``,
+divergence check): those that copy a device value to the host (``.item()``,
 ``float(t)``, ``bool(t)``, ``if t:`` all reach ``aten._local_scalar_dense``) or whose
 output size depends on the data (``nonzero``, ``unique``, ``masked_select``, boolean
 indexing) would stall a GPU's queue. So would ``Tensor.tolist``, ``.cpu()`` and
@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from boresnet.config import Config, DataConfig, ModelConfig, OptimConfig, TrainerConfig
-from boresnet.trial import DivergenceMonitor, build_datamodule, build_module, build_trainer
+from boresnet.trial import build_datamodule, build_module, build_trainer
 
 SYNCING = {
     "aten::_local_scalar_dense",
@@ -32,7 +32,7 @@ SYNCING = {
     "aten::equal",
 }
 HOST_COPIES = ("tolist", "cpu", "numpy")
-CHECK_EVERY = 10  # the divergence monitor reads its flag at steps 0, 10, 20...
+CHECK_EVERY = 10  # the module reads its loss sum at steps 0, 10, 20...
 WINDOW = (2, 8)  # the middle steps between two reads
 
 
@@ -113,7 +113,7 @@ def count_syncs(data, monkeypatch, step_patch=None) -> tuple[list[str], int]:
     window = Window(counter, *WINDOW)
     trainer = build_trainer(
         config,
-        callbacks=[DivergenceMonitor(CHECK_EVERY), window],
+        callbacks=[window],
         limit_val_batches=0,
         enable_model_summary=False,
     )
@@ -142,19 +142,20 @@ def test_a_stray_item_in_the_training_step_is_counted(tiny_data, monkeypatch):
     assert seen.count("aten::_local_scalar_dense") == steps
 
 
-@pytest.mark.parametrize("loss", [float("nan"), float("inf")])
-def test_a_non_finite_loss_between_two_reads_still_stops_the_trial(tiny_data, loss):
-    # The flag stays on the device between reads: a NaN at step 3 is seen at step 10.
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_loss_between_two_reads_still_stops_the_trial(tiny_data, bad):
+    # The loss sum stays on the device between reads: a NaN at step 3 is seen at step 10.
     config = tiny_config(tiny_data)
     module = build_module(config)
-    step = module.training_step
+    loss_of = module._loss
+    calls = []
 
-    def training_step(batch, batch_idx):
-        return step(batch, batch_idx) * (loss if batch_idx == 3 else 1.0)
+    def poisoned_loss(logits, y, smoothing=0.0):
+        calls.append(1)
+        return loss_of(logits, y, smoothing) * (bad if len(calls) == 4 else 1.0)
 
-    module.training_step = training_step
-    monitor = DivergenceMonitor(CHECK_EVERY)
-    trainer = build_trainer(config, callbacks=[monitor], limit_val_batches=0)
+    module._loss = poisoned_loss
+    trainer = build_trainer(config, limit_val_batches=0)
     trainer.fit(module, datamodule=build_datamodule(config, seed=0))
-    assert monitor.reason is not None and "step 10" in monitor.reason, monitor.reason
+    assert module.divergence is not None and "step 10" in module.divergence, module.divergence
     assert trainer.global_step == 11  # stopped at the read, not at the end of the epoch
