@@ -211,15 +211,23 @@ class Negligible(torch.nn.Module):
 
 
 class BareModule(L.LightningModule):
-    """The least a LightningModule can be: forward, loss, SGD. No metric, log, augmentation."""
+    """The least a LightningModule can be: forward, loss, SGD. No metric, log, augmentation.
 
-    def __init__(self, lr: float) -> None:
+    ``translate``: shift the images as the project's module does (0: no augmentation), to
+    see how Lightning's own cost grows with the step's compute.
+    """
+
+    def __init__(self, lr: float, translate: int = 0) -> None:
         super().__init__()
         self.model = Negligible()
         self.lr = lr
+        self.translate = translate
+        self.generator = torch.Generator().manual_seed(0)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:  # noqa: D102
         x, y = batch
+        if self.translate:
+            x = random_translate(x, self.translate, self.generator)
         return F.cross_entropy(self.model(x), y)
 
     def configure_optimizers(self):  # noqa: D102
@@ -242,9 +250,16 @@ def host_config(config, steps: int, batch: int = 512):
 
 
 def lightning_steps(
-    config, lr: float, bare: bool = False, counter: CallCounter | None = None
+    config,
+    lr: float,
+    bare: bool = False,
+    counter: CallCounter | None = None,
+    translate: int = 0,
 ) -> Steps:
-    """The steps of one epoch through Lightning with the negligible model."""
+    """The steps of one epoch through Lightning with the negligible model.
+
+    ``bare``: :class:`BareModule` (``translate``: its augmentation) instead of the project's.
+    """
     timer = StepTimer(counter)
     datamodule = build_datamodule(config, seed=0)
     callbacks = [timer]
@@ -254,7 +269,7 @@ def lightning_steps(
         config, callbacks=callbacks, max_epochs=1, limit_val_batches=0, logger=False
     )
     if bare:
-        module = BareModule(lr)
+        module = BareModule(lr, translate)
     else:
         module = build_module(config)
         module.model = Negligible()
@@ -273,6 +288,7 @@ def tight_loop(
     model=None,
     bare: bool = False,
     counter: CallCounter | None = None,
+    translate: int = 0,
 ) -> tuple[float, int, int, Steps]:
     """One epoch of the tight loop: ``(seconds, steps, images, each step's cost)``.
 
@@ -281,10 +297,11 @@ def tight_loop(
     the one-cycle schedule and an on-device loss sum (the epoch's loss; it is finite
     exactly while no loss diverged); bf16 autocast and
     channels-last on a GPU. ``model``: the negligible one by default. ``bare``: what
-    :class:`BareModule` does (forward, loss, SGD with momentum), for its comparison.
+    :class:`BareModule` does (forward, loss, SGD with momentum, ``translate``), for its
+    comparison.
     """
     if bare:
-        return bare_tight_loop(config, lr, device, counter)
+        return bare_tight_loop(config, lr, device, counter, translate)
     datamodule = build_datamodule(config, seed=0)
     datamodule.setup("fit")
     x, y = (t.to(device) for t in datamodule.train_set.tensors)
@@ -327,7 +344,11 @@ def tight_loop(
 
 
 def bare_tight_loop(
-    config, lr: float, device: torch.device, counter: CallCounter | None = None
+    config,
+    lr: float,
+    device: torch.device,
+    counter: CallCounter | None = None,
+    translate: int = 0,
 ) -> tuple[float, int, int, Steps]:
     """The tight loop of :class:`BareModule`: forward, loss, SGD with momentum."""
     datamodule = build_datamodule(config, seed=0)
@@ -335,9 +356,11 @@ def bare_tight_loop(
     x, y = (t.to(device) for t in datamodule.train_set.tensors)
     model = Negligible().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, foreach=True)
+    generator = torch.Generator(device=device).manual_seed(0)
 
     def step(idx: torch.Tensor) -> None:
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        xb = random_translate(x[idx], translate, generator) if translate else x[idx]
+        loss = F.cross_entropy(model(xb), y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -379,11 +402,12 @@ def host_overhead(config, lr: float, device: torch.device, reps: int) -> dict[st
     """Milliseconds per step the Lightning path spends above a tight loop, negligible model.
 
     The project's module against the tight loop doing the same per step, and a bare
-    LightningModule against the bare tight loop (Lightning's own cost per step). All
-    four alternate in one process after a warm-up; each run's figure is its
-    ``STEP_QUANTILE`` step (start to start). An overhead is the median over ``reps`` of
-    the difference between two neighbouring runs: a slow spell of the machine then
-    lifts both sides of a pair. One more run of each counts the Python calls per step,
+    LightningModule against the bare tight loop (Lightning's own cost per step), and
+    the two again with the module's augmentation (on a CPU Lightning's cost grows with
+    the step's compute). All six alternate in one process after a warm-up; each run's
+    figure is its ``STEP_QUANTILE`` step (start to start). An overhead is the median
+    over ``reps`` of the difference between two neighbouring runs: a slow spell of the
+    machine then lifts both sides of a pair. One more run of each counts the Python calls per step,
     the same figure without noise.
 
     On the CPU the measurement runs on one thread. With the negligible model the step's
@@ -396,11 +420,13 @@ def host_overhead(config, lr: float, device: torch.device, reps: int) -> dict[st
         torch.set_num_threads(1)
 
     def steps_of(name: str, counter: CallCounter | None = None) -> Steps:
+        bare = name.startswith("bare")
+        shift = config.optim.translate if name.startswith("bare_aug") else 0
         if name.endswith("module"):
-            return lightning_steps(config, lr, bare=name == "bare_module", counter=counter)
-        return tight_loop(config, lr, device, bare=name == "bare_tight", counter=counter)[3]
+            return lightning_steps(config, lr, bare, counter, shift)
+        return tight_loop(config, lr, device, bare=bare, counter=counter, translate=shift)[3]
 
-    names = ("module", "tight", "bare_module", "bare_tight")
+    names = ("module", "tight", "bare_module", "bare_tight", "bare_aug_module", "bare_aug_tight")
     try:
         for name in names:
             steps_of(name)  # warm-up
@@ -413,17 +439,28 @@ def host_overhead(config, lr: float, device: torch.device, reps: int) -> dict[st
     finally:
         torch.set_num_threads(threads)
 
-    def overhead(slow: str, fast: str) -> float:
-        return round(float(np.median(np.subtract(times[slow], times[fast]))), 3)
+    def overhead(slow: str, fast: str, reps_used=slice(None)) -> float:
+        pairs = np.subtract(times[slow], times[fast])[reps_used]
+        return round(float(np.median(pairs)), 3)
 
     module_overhead = overhead("module", "tight")
     bare_overhead = overhead("bare_module", "bare_tight")
+    # How sure the timed figure is: the same figure over repetitions drawn with
+    # replacement (1,000 draws), its 5th and 95th percentiles.
+    draws = np.random.default_rng(0).integers(0, reps, size=(1000, reps))
+    above = [
+        overhead("module", "tight", d) - overhead("bare_module", "bare_tight", d) for d in draws
+    ]
+    bare_aug_overhead = overhead("bare_aug_module", "bare_aug_tight")
     module_calls = calls["module"] - calls["tight"]
     bare_calls = calls["bare_module"] - calls["bare_tight"]
     return {
         "host_overhead_ms_per_step": module_overhead,
         "bare_lightning_overhead_ms_per_step": bare_overhead,
         "above_bare_ms_per_step": round(module_overhead - bare_overhead, 3),
+        "above_bare_ms_per_step_90pct_interval": [
+            round(float(np.quantile(above, q)), 3) for q in (0.05, 0.95)
+        ],
         "python_calls_per_step_above_tight": module_calls,
         "bare_lightning_python_calls_per_step": bare_calls,
         "python_calls_per_step_above_bare": module_calls - bare_calls,
@@ -432,11 +469,15 @@ def host_overhead(config, lr: float, device: torch.device, reps: int) -> dict[st
         "above_bare_ms_per_step_from_calls": round(
             (module_calls - bare_calls) * bare_overhead / max(bare_calls, 1.0), 3
         ),
+        # The bare module and its tight loop, both with the same augmentation: on a CPU,
+        # where the kernels run on the host too, Lightning's own cost grows with them.
+        "bare_aug_lightning_overhead_ms_per_step": bare_aug_overhead,
+        "above_bare_aug_ms_per_step": round(module_overhead - bare_aug_overhead, 3),
         "tight_loop_ms_per_step": round(float(np.median(times["tight"])), 3),
         "bare_tight_loop_ms_per_step": round(float(np.median(times["bare_tight"])), 3),
         "step_quantile": STEP_QUANTILE,
         "threads": torch.get_num_threads() if device.type == "cuda" else 1,
-        "reps": reps,
+        "host_reps": reps,
     }
 
 
@@ -519,6 +560,11 @@ def main() -> None:
     parser.add_argument(
         "--host-only", action="store_true", help="measure only the host overhead per step"
     )
+    # 15: on this shared 2-core machine the result's spread between two halves of 8
+    # repetitions was 0.10 ms.
+    parser.add_argument(
+        "--host-reps", type=int, default=15, help="alternating repetitions of the host figures"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     args = parser.parse_args()
 
@@ -537,9 +583,7 @@ def main() -> None:
     device = torch.device(
         "cuda" if torch.cuda.is_available() and config.trainer.accelerator != "cpu" else "cpu"
     )
-    # Host time per step, a model that costs nothing: 15 alternating repetitions (on this
-    # shared 2-core machine the result's spread between two halves of 8 was 0.10 ms).
-    host_reps = 1 if args.quick else max(args.reps, 15)
+    host_reps = 1 if args.quick else args.host_reps
     if args.host_only:
         host = host_overhead(host_config(config, args.host_steps), lr, device, host_reps)
         host = {"device": describe(device), **host, "host_steps": args.host_steps}
