@@ -63,6 +63,8 @@ from landscapes import FAMILIES, GENERATED, Landscape, Table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+# Measured landscapes besides the 1-D table (``--table``): each a family by name.
+TABLES = {"lr_momentum_table": ROOT / "benchmarks" / "data" / "lr_momentum_table.csv"}
 METHODS = [
     "boresnet",
     "boresnet_impute",
@@ -93,6 +95,11 @@ SUITES: dict[str, dict[str, str | int]] = {
     # Several SGD hyperparameters (issue 24), at budgets 10 and 20 (--budget, --out).
     "multi": {
         "families": "momentum,lr_wd,lr_warmup,lr_mom_wd",
+        "methods": "boresnet,random,grid,tpe_short,gp_short",
+    },
+    # The measured lr x momentum surface of the CPU profile (issue 24; --budget, --out).
+    "multi_table": {
+        "families": "lr_momentum_table",
         "methods": "boresnet,random,grid,tpe_short,gp_short",
     },
     "table_200_draws": {
@@ -261,6 +268,8 @@ def make_landscape(family: str, rep: int, table: Table) -> Landscape:
     """Instance ``rep`` of ``family`` (the same for every method)."""
     if family == "table":
         return table.landscape()
+    if family in TABLES:
+        return Table(TABLES[family], family).landscape()
     return GENERATED[family](np.random.default_rng([hash_name(family), rep]), table.noise())
 
 
@@ -424,7 +433,7 @@ def main() -> None:
         return
 
     families, methods = args.families.split(","), args.methods.split(",")
-    known = [*GENERATED, "table"]
+    known = [*GENERATED, "table", *TABLES]
     if unknown := [f for f in families if f not in known]:
         parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
     runners = ASYNC_RUNNERS if args.parallel else RUNNERS
@@ -438,7 +447,7 @@ def main() -> None:
         for fam in families
         for m in methods
         for q in qs
-        for rep in range(args.table_reps if fam == "table" else args.reps)
+        for rep in range(args.table_reps if fam in ("table", *TABLES) else args.reps)
     ]
     if args.parallel:
         methods = [label(m, q) for q in qs for m in methods]

@@ -15,7 +15,9 @@ Families (issue 9):
 - ``two_minima``: two basins of different depth, at least 1.5 decades apart;
 - ``wide``: an 8-decade range with the valley and its cliff somewhere inside;
 - ``momentum``: 2-D, lr x momentum, the loss a function of lr / (1 - momentum);
-- ``table``: the measured CPU-profile curve (one training seed's curve per call).
+- ``table``: the measured CPU-profile curve (one training seed's curve per call);
+- ``lr_momentum_table``: 2-D, the CPU profile measured on a grid of learning rates x
+  momenta (``benchmarks/data/lr_momentum_table.csv``, issue 24).
 
 Several SGD hyperparameters (``MULTI``, with ``momentum``; issue 24), each with a
 divergence cliff and the shapes their interactions have:
@@ -40,6 +42,7 @@ same function every time, with its own noise draws.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,54 +333,89 @@ def six_hump_camel(rng: np.random.Generator, noise: float) -> Landscape:
 
 
 class Table:
-    """The measured objective: per-seed curves over log10(lr) and their mean."""
+    """A measured objective on a grid: one surface per training seed, and their mean.
 
-    def __init__(self, path: Path) -> None:
+    The coordinates are the CSV's ``log10_lr`` column and, in a 2-D table
+    (``make_lr_table.py --momenta``), its ``momentum`` column. Only seeds whose rows
+    cover the whole grid count: a table still being measured leaves whole seeds.
+
+    Args:
+        path: The CSV file.
+        family: The landscape's name.
+    """
+
+    AXES = ("log10_lr", "momentum")
+
+    def __init__(self, path: Path, family: str = "table") -> None:
         rows = list(
             csv.DictReader(
                 line for line in path.read_text().splitlines() if not line.startswith("#")
             )
         )
-        self.x = np.array(sorted({float(r["log10_lr"]) for r in rows}))
+        self.family = family
+        self.names = [name for name in self.AXES if name in rows[0]]
+        self.axes = [np.array(sorted({float(r[name]) for r in rows})) for name in self.names]
+        self.x = self.axes[0]
         seeds = sorted({int(r["seed"]) for r in rows})
-        self.curves = np.full((len(seeds), len(self.x)), np.nan)
+        shape = (len(seeds), *(len(axis) for axis in self.axes))
+        self.curves = np.full(shape, np.nan)
+        measured = np.zeros(shape, dtype=bool)
         for r in rows:
+            coords = zip(self.axes, self.names, strict=True)
+            cell = (
+                seeds.index(int(r["seed"])),
+                *(int(np.argmin(abs(axis - float(r[name])))) for axis, name in coords),
+            )
+            measured[cell] = True
             if r["status"] == "ok" and r["objective"] not in ("", "None"):
-                i = seeds.index(int(r["seed"]))
-                j = int(np.argmin(abs(self.x - float(r["log10_lr"]))))
-                self.curves[i, j] = float(r["objective"])
-        self.curves = self.curves[~np.isnan(self.curves).all(axis=1)]
+                self.curves[cell] = float(r["objective"])
+        self.curves = self.curves[measured.reshape(len(seeds), -1).all(axis=1)]
         # A finite loss over 10x chance level is a blown-up run: boresnet's trials call it
         # diverged, and so does the table (lr = 10 reached 1.7e7).
         self.curves[self.curves > BLOWN_UP_LOSS] = np.nan
-        # A learning rate that diverged for any seed counts as diverged on the mean curve.
+        # A point that diverged for any seed counts as diverged on the mean surface.
         self.mean = self.curves.mean(axis=0)
 
     def noise(self) -> float:
-        """Median, over learning rates, of the spread between training seeds."""
+        """Median, over the grid, of the spread between training seeds."""
         sd = np.nanstd(self.curves, axis=0, ddof=1)
         return float(np.nanmedian(sd[np.isfinite(self.mean)]))
 
-    def interp(self, curve: np.ndarray, x: float) -> float:
-        """``curve`` at ``x``, linear in log10(lr); NaN next to a diverged point."""
-        j = int(np.clip(np.searchsorted(self.x, x) - 1, 0, len(self.x) - 2))
-        a, b = curve[j], curve[j + 1]
-        t = (x - self.x[j]) / (self.x[j + 1] - self.x[j])
-        nearest = a if t < 0.5 else b
+    def interp(self, surface: np.ndarray, x) -> float:
+        """``surface`` at ``x``, multilinear in the coordinates; NaN next to divergence.
+
+        The nearest grid point decides divergence; where a neighbour diverged but the
+        nearest point did not, the nearest point's value stands.
+        """
+        cell, frac = [], []
+        for axis, value in zip(self.axes, x, strict=False):
+            j = int(np.clip(np.searchsorted(axis, value) - 1, 0, len(axis) - 2))
+            cell.append(j)
+            frac.append((value - axis[j]) / (axis[j + 1] - axis[j]))
+        nearest = surface[tuple(j + int(t >= 0.5) for j, t in zip(cell, frac, strict=True))]
         if math.isnan(nearest):
             return math.nan
-        if math.isnan(a) or math.isnan(b):
-            return float(nearest)
-        return float(a + t * (b - a))
+        total = 0.0
+        for corner in itertools.product((0, 1), repeat=len(cell)):
+            value = surface[tuple(j + c for j, c in zip(cell, corner, strict=True))]
+            if math.isnan(value):
+                return float(nearest)
+            weight = math.prod(t if c else 1 - t for t, c in zip(frac, corner, strict=True))
+            total += weight * value
+        return float(total)
 
     def landscape(self) -> Landscape:
-        """The table as a landscape: the mean curve scores, a random seed's curve answers."""
+        """The table as a landscape: the mean surface scores, a random seed's answers."""
+        params = [Param("lr", float(self.x[0]), float(self.x[-1]))]
+        if len(self.axes) > 1:
+            m = self.axes[1]
+            params.append(Param("momentum", float(m[0]), float(m[-1]), log=False))
         return Landscape(
-            "table",
-            [Param("lr", float(self.x[0]), float(self.x[-1]))],
-            lambda x: self.interp(self.mean, x[0]),
+            self.family,
+            params,
+            lambda x: self.interp(self.mean, x),
             self.noise(),
-            sampler=lambda x, rng: self.interp(self.curves[rng.integers(len(self.curves))], x[0]),
+            sampler=lambda x, rng: self.interp(self.curves[rng.integers(len(self.curves))], x),
         )
 
 

@@ -1,13 +1,19 @@
-"""Tabulate the real objective: validation loss of the CPU profile at 41 learning rates.
+"""Tabulate the real objective: validation loss of the CPU profile on a grid.
 
 Runs the project's own trial code (``configs/cpu.yaml``) at 41 log-spaced learning
 rates over the CPU profile's search range, 3 training seeds each, and writes
 ``benchmarks/data/lr_table.csv`` (one row per trial, appended as it goes, so an
 interrupted run continues where it stopped). ``bo_regret.py`` replays this table.
 
+With ``--momenta`` the grid is learning rate x SGD momentum (issue 24), written to
+``benchmarks/data/lr_momentum_table.csv``: the measured 2-D landscape ``bo_regret.py``
+replays as the ``lr_momentum_table`` family. Seeds run one after another, so a run
+stopped part-way leaves whole seeds' surfaces.
+
 Usage::
 
     python benchmarks/make_lr_table.py [--data-dir ../shared/data/kmnist-mini]
+    python benchmarks/make_lr_table.py --points 9 --momenta 0,0.5,0.8,0.9,0.97
 """
 
 from __future__ import annotations
@@ -28,7 +34,16 @@ from boresnet.trial import run_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "data" / "lr_table.csv"
+DEFAULT_OUT_2D = ROOT / "benchmarks" / "data" / "lr_momentum_table.csv"
 FIELDS = ["log10_lr", "lr", "seed", "status", "objective", "val_loss", "val_acc", "wall_s"]
+
+
+def momenta(text: str) -> list[float]:
+    """Parse ``--momenta``: comma-separated values in [0, 1)."""
+    values = [float(v) for v in text.split(",") if v.strip()]
+    if not values or not all(0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"momenta must lie in [0, 1), got {text!r}")
+    return values
 
 
 def main() -> None:
@@ -38,7 +53,10 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "kmnist-mini"))
     parser.add_argument("--points", type=int, default=41)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument(
+        "--momenta", type=momenta, help="comma-separated SGD momenta: a 2-D lr x momentum grid"
+    )
+    parser.add_argument("--out", help=f"default {DEFAULT_OUT.name} ({DEFAULT_OUT_2D.name} in 2-D)")
     args = parser.parse_args()
 
     config = from_dict(yaml.safe_load(Path(args.config).read_text()))
@@ -46,12 +64,16 @@ def main() -> None:
     config.trainer.progress_bar = False
     (param,) = config.search.params
     grid = np.linspace(np.log10(param.low), np.log10(param.high), args.points)
-    out = Path(args.out)
-    done: set[tuple[str, int]] = set()
+    # One momentum (the profile's own) unless a 2-D grid is asked for.
+    moms = args.momenta or [config.optim.momentum]
+    fields = FIELDS if args.momenta is None else ["log10_lr", "momentum", *FIELDS[1:]]
+    out = Path(args.out or (DEFAULT_OUT if args.momenta is None else DEFAULT_OUT_2D))
+    done: set[tuple[str, str, int]] = set()
     if out.exists():
         rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
         for row in csv.DictReader(rows):
-            done.add((f"{float(row['log10_lr']):.4f}", int(row["seed"])))
+            m = f"{float(row.get('momentum', config.optim.momentum)):.4f}"
+            done.add((f"{float(row['log10_lr']):.4f}", m, int(row["seed"])))
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
@@ -63,31 +85,36 @@ def main() -> None:
                 f"# objective: {config.search.objective} of configs/cpu.yaml "
                 f"(width {config.model.width}, {config.trainer.max_epochs} epochs)\n"
             )
-            f.write(",".join(FIELDS) + "\n")
+            f.write(",".join(fields) + "\n")
     start = time.perf_counter()
     for seed in range(args.seeds):
-        for x in grid:
-            if (f"{x:.4f}", seed) in done:
-                continue
-            r = run_trial(config, {"lr": float(10**x)}, seed=seed)
-            with out.open("a") as f:
-                csv.writer(f).writerow(
-                    [
-                        f"{x:.4f}",
-                        f"{10**x:.6g}",
-                        seed,
-                        r.status,
-                        r.objective,
-                        r.val_loss,
-                        r.val_acc,
-                        r.wall_s,
-                    ]
+        for m in moms:
+            for x in grid:
+                if (f"{x:.4f}", f"{m:.4f}", seed) in done:
+                    continue
+                params = {"lr": float(10**x)}
+                if args.momenta is not None:
+                    params["momentum"] = m
+                r = run_trial(config, params, seed=seed)
+                coords = [f"{x:.4f}"] + ([] if args.momenta is None else [f"{m:.4f}"])
+                with out.open("a") as f:
+                    csv.writer(f).writerow(
+                        [
+                            *coords,
+                            f"{10**x:.6g}",
+                            seed,
+                            r.status,
+                            r.objective,
+                            r.val_loss,
+                            r.val_acc,
+                            r.wall_s,
+                        ]
+                    )
+                print(
+                    f"seed {seed} momentum={m:g} lr={10**x:.4g} {r.status} "
+                    f"objective={r.objective} ({time.perf_counter() - start:.0f}s)",
+                    flush=True,
                 )
-            print(
-                f"seed {seed} lr={10**x:.4g} {r.status} objective={r.objective} "
-                f"({time.perf_counter() - start:.0f}s)",
-                flush=True,
-            )
 
 
 if __name__ == "__main__":

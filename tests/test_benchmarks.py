@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bo_regret import RUNNERS, SUITES  # noqa: E402
+from bo_regret import RUNNERS, SUITES, TABLES  # noqa: E402
 from landscapes import GENERATED  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
@@ -119,4 +119,4 @@ def test_throughput_quick(tmp_path, study_data):
 def test_every_suite_runs_known_methods_on_known_families(suite):
     spec = SUITES[suite]
     assert set(spec["methods"].split(",")) <= set(RUNNERS), spec["methods"]
-    assert set(spec["families"].split(",")) <= {*GENERATED, "table"}, spec["families"]
+    assert set(spec["families"].split(",")) <= {*GENERATED, "table", *TABLES}, spec["families"]

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from landscapes import FAMILIES  # noqa: E402
+from landscapes import FAMILIES, Table  # noqa: E402
 
 
 @pytest.mark.parametrize("rep", range(5))
@@ -56,3 +56,45 @@ def test_noise_is_added_and_divergence_stays_nan():
     draws = [land.sample(np.array([-2.0]), rng) for _ in range(200)]
     assert np.std(draws) == pytest.approx(0.01, rel=0.2)
     assert math.isnan(land.sample(np.array([1.0]), rng))
+
+
+HEADER_2D = "log10_lr,momentum,lr,seed,status,objective,val_loss,val_acc,wall_s"
+
+
+def write_table(path, rows, header=HEADER_2D):
+    lines = ["# a test table", header]
+    lines += [",".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_2d_table_interpolates_and_keeps_divergence_and_whole_seeds(tmp_path):
+    # log10_lr in {-2, -1, 0}, momentum in {0, 0.9}; (0, 0.9) diverged for seed 0.
+    values = {
+        (-2, 0.0): 1.5,
+        (-2, 0.9): 0.8,
+        (-1, 0.0): 1.0,
+        (-1, 0.9): 0.4,
+        (0, 0.0): 0.3,
+        (0, 0.9): None,
+    }
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.2)):
+        for (x, m), v in values.items():
+            ok = v is not None or seed == 1
+            objective = (v if v is not None else 0.3) + shift
+            status, value = ("ok", objective) if ok else ("diverged", "")
+            rows.append((x, m, 10.0**x, seed, status, value, "", "", 1))
+    rows.append((-1, 0.0, 0.1, 2, "ok", 9.0, "", "", 1))  # seed 2 is unfinished: ignored
+    path = tmp_path / "lr_momentum_table.csv"
+    write_table(path, rows)
+    table = Table(path, "lr_momentum_table")
+    assert table.curves.shape == (2, 3, 2)
+    land = table.landscape()
+    assert [p.name for p in land.params] == ["lr", "momentum"] and not land.params[1].log
+    assert land.f(np.array([-1.0, 0.0])) == pytest.approx(1.1)  # the seeds' mean
+    # Between four finite points: bilinear.
+    assert land.f(np.array([-1.5, 0.45])) == pytest.approx((1.6 + 0.9 + 1.1 + 0.5) / 4)
+    # Nearest to the point that diverged for a seed: diverged; next to it: the nearest value.
+    assert math.isnan(land.f(np.array([-0.1, 0.85])))
+    assert land.f(np.array([-0.9, 0.8])) == pytest.approx(0.5)
+    assert land.best == pytest.approx(0.4) and land.worst == pytest.approx(1.6)
