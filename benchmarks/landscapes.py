@@ -370,6 +370,8 @@ class Table:
             if r["status"] == "ok" and r["objective"] not in ("", "None"):
                 self.curves[cell] = float(r["objective"])
         self.curves = self.curves[measured.reshape(len(seeds), -1).all(axis=1)]
+        if not len(self.curves):
+            raise ValueError(f"{path}: no training seed covers the whole grid yet")
         # A finite loss over 10x chance level is a blown-up run: boresnet's trials call it
         # diverged, and so does the table (lr = 10 reached 1.7e7).
         self.curves[self.curves > BLOWN_UP_LOSS] = np.nan

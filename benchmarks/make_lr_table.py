@@ -14,6 +14,7 @@ Usage::
 
     python benchmarks/make_lr_table.py [--data-dir ../shared/data/kmnist-mini]
     python benchmarks/make_lr_table.py --points 9 --momenta 0,0.5,0.8,0.9,0.97
+    python benchmarks/make_lr_table.py --summary benchmarks/data/lr_momentum_table.csv
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from landscapes import Table
 
 from boresnet.config import from_dict
 from boresnet.trial import run_trial
@@ -46,6 +48,28 @@ def momenta(text: str) -> list[float]:
     return values
 
 
+def summary(path: Path) -> str:
+    """The mean objective over the table's finished seeds, as a Markdown table.
+
+    One row per momentum (one row in a 1-D table), one column per learning rate;
+    "div." where a seed diverged.
+    """
+    table = Table(path)
+    momenta = table.axes[1] if len(table.axes) > 1 else [None]
+    mean = table.mean if len(table.axes) > 1 else table.mean[:, None]
+    head = " | ".join(f"{10**x:.3g}" for x in table.x)
+    lines = [
+        f"{len(table.curves)} seeds; rows: momentum; columns: learning rate",
+        "",
+        f"| momentum | {head} |",
+        "|---" * (len(table.x) + 1) + "|",
+    ]
+    for j, m in enumerate(momenta):
+        cells = " | ".join("div." if np.isnan(v) else f"{v:.3f}" for v in mean[:, j])
+        lines.append(f"| {'-' if m is None else f'{m:g}'} | {cells} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Measure the table (skipping rows already in the CSV)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,7 +81,14 @@ def main() -> None:
         "--momenta", type=momenta, help="comma-separated SGD momenta: a 2-D lr x momentum grid"
     )
     parser.add_argument("--out", help=f"default {DEFAULT_OUT.name} ({DEFAULT_OUT_2D.name} in 2-D)")
+    parser.add_argument("--summary", metavar="CSV", help="only print a table's mean objective")
     args = parser.parse_args()
+    if args.summary:
+        try:
+            print(summary(Path(args.summary)))
+        except ValueError as err:
+            parser.exit(1, f"{err}\n")
+        return
 
     config = from_dict(yaml.safe_load(Path(args.config).read_text()))
     config.data.data_dir = args.data_dir

@@ -98,3 +98,12 @@ def test_a_2d_table_interpolates_and_keeps_divergence_and_whole_seeds(tmp_path):
     assert math.isnan(land.f(np.array([-0.1, 0.85])))
     assert land.f(np.array([-0.9, 0.8])) == pytest.approx(0.5)
     assert land.best == pytest.approx(0.4) and land.worst == pytest.approx(1.6)
+
+
+def test_a_table_with_no_finished_seed_is_one_clear_error(tmp_path):
+    path = tmp_path / "lr_momentum_table.csv"
+    write_table(
+        path, [(-1, 0.0, 0.1, 0, "ok", 1.0, "", "", 1), (0, 0.9, 1.0, 1, "ok", 1.0, "", "", 1)]
+    )
+    with pytest.raises(ValueError, match="no training seed covers the whole grid"):
+        Table(path)
