@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## virtual environment with the package (editable) and dev tools
 
 test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10  # the slowest ten: where the time goes
 
 test-fast: $(STAMP)  ## the unit tests only (under a minute): for the edit loop
 	$(BIN)/python -m pytest -q -m "not slow"
