@@ -380,8 +380,9 @@ class Table:
 
     def noise(self) -> float:
         """Median, over the grid, of the spread between training seeds."""
-        sd = np.nanstd(self.curves, axis=0, ddof=1)
-        return float(np.nanmedian(sd[np.isfinite(self.mean)]))
+        # Where the mean is finite every seed is: there is a spread to take.
+        sd = np.std(self.curves[:, np.isfinite(self.mean)], axis=0, ddof=1)
+        return float(np.median(sd))
 
     def interp(self, surface: np.ndarray, x) -> float:
         """``surface`` at ``x``, multilinear in the coordinates; NaN next to divergence.
