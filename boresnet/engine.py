@@ -212,19 +212,18 @@ class RayEngine:
                 raise err.cause from err
             raise
 
-    def cancel(self) -> None:
-        """Stop every trial in flight (their results are lost; the journal keeps the rest)."""
-        for ref in list(self._running):
-            ray.cancel(ref, force=True)
-        self._running.clear()
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self.cancel()
-        finally:
-            ray.shutdown()  # a joined cluster: only disconnects
+        """Stop every trial in flight (their results are lost; the journal keeps the rest).
+
+        By ``ray.shutdown`` alone: a local Ray stops with its workers, and a cluster ends
+        the tasks of a driver that leaves. Not by ``ray.cancel(force=True)`` first: Ray
+        2.60 aborted the driver (a failed check in its task manager, "Tried to complete
+        task that was not pending") when a cancelled trial's reply arrived during it.
+        """
+        self._running.clear()
+        ray.shutdown()  # a joined cluster: only disconnects
