@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,11 @@ import pytest
 
 from boresnet.journal import read_journal
 from conftest import REPO, TINY
+
+# A line that torch's C++ logging writes to stderr itself ("[rank0]:[E1202 13:51:32...]
+# ProcessGroupGloo.cpp:68] ... failed to pass monitoredBarrier"): whether rank 0 was in
+# a barrier when rank 1 died is timing, and its text is repeated in boresnet's own line.
+TORCH_CPP_LOG = re.compile(r"^\[rank\d+\]:\[[IWEF]\d{4} ")
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
@@ -170,7 +176,7 @@ def test_a_dead_rank_is_a_machine_fault_not_a_failed_trial(study_data, tmp_path)
         os.kill(pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     assert time.time() - killed < 60
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if not TORCH_CPP_LOG.match(line)]
     assert proc.returncode == 2 and len(lines) == 1, err[-3000:]
     assert "machine fault, not the learning rate" in lines[0] and "--resume" in lines[0]
     assert read_journal(run / "trials.jsonl") == []
