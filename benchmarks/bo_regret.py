@@ -76,7 +76,6 @@ METHODS = [
     "boresnet_no_log",
     "boresnet_n_init3",
     "boresnet_observed",
-    "boresnet_warp",
     "random",
     "grid",
     "tpe_short",
@@ -262,7 +261,6 @@ RUNNERS: dict[str, Callable] = {
     "boresnet_no_log": functools.partial(run_boresnet, transform="none"),
     "boresnet_n_init3": functools.partial(run_boresnet, n_init=3),
     "boresnet_observed": functools.partial(run_boresnet, report="observed"),
-    "boresnet_warp": functools.partial(run_boresnet, warp=True),
 }
 
 

@@ -118,8 +118,6 @@ class SearchConfig:
     # camel's median was 0.49 (0.28 without), and without the GP's veto momentum's
     # 0.071 (0.049).
     gap_radius: float | None = 0.2
-    # Warp the GPs' inputs (BoTorch's Kumaraswamy ``Warp``, fitted with each GP).
-    warp: bool = False
     # 10 restarts from 512 raw samples: a BO step takes 0.10 s in 1-D, 0.18 s in 3-D
     # with 30 points (benchmarks/throughput.py), far below a trial's cost.
     num_restarts: int = 10

@@ -35,7 +35,7 @@ from boresnet.tuner.surrogate import Surrogate
 # The optimiser's arguments that are ``search`` fields of the same name.
 SETTINGS = (
     "acquisition", "num_restarts", "raw_samples", "transform", "failures", "kernel",
-    "feasibility_trend", "min_distance", "explore_after", "gap_radius", "warp",
+    "feasibility_trend", "min_distance", "explore_after", "gap_radius",
 )  # fmt: skip
 
 
@@ -64,7 +64,7 @@ class BayesianOptimizer:
             proposals (:mod:`~boresnet.tuner.sampling`).
         budget: The study's number of evaluations, if known: the last one refines.
         acquisition, num_restarts, raw_samples, transform, failures, kernel,
-            feasibility_trend, min_distance, explore_after, gap_radius, warp: as the ``search``
+            feasibility_trend, min_distance, explore_after, gap_radius: as the ``search``
             field of the same name (:class:`~boresnet.config.SearchConfig`; what each
             does: docs/optimizer.md).
     """
@@ -84,7 +84,6 @@ class BayesianOptimizer:
         min_distance: float = SearchConfig.min_distance,
         explore_after: int | None = SearchConfig.explore_after,
         gap_radius: float | None = SearchConfig.gap_radius,
-        warp: bool = SearchConfig.warp,
         budget: int | None = None,
     ) -> None:
         check_tuner_choices(
@@ -103,7 +102,6 @@ class BayesianOptimizer:
         self.min_distance = min_distance
         self.explore_after = explore_after
         self.gap_radius = gap_radius
-        self.warp = warp
         self.budget = budget
         self.observations: list[Observation] = []
         self._surrogate: tuple[int, Surrogate] | None = None
@@ -142,7 +140,6 @@ class BayesianOptimizer:
                 self.kernel,
                 self.feasibility_trend,
                 self.seed,
-                self.warp,
             )
             self._surrogate = (n, model)
         return self._surrogate[1]

@@ -18,11 +18,9 @@ from botorch.exceptions import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
-from botorch.models.transforms.input import Warp
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from gpytorch.priors import LogNormalPrior
 
 from boresnet.space import SearchSpace
 from boresnet.tuner.observations import (
@@ -40,32 +38,8 @@ from boresnet.tuner.sampling import GP_STREAM, step_seed
 CONSTANT_SPREAD = 1e-9
 
 
-def inputs(space: SearchSpace, warp: bool) -> Normalize | Warp:
-    """The GP's input transform: the search coordinates to the unit cube, then warped.
-
-    The warp's two concentrations per input have log-normal priors centred on 1 (no
-    warp), so a few points do not bend the inputs without evidence.
-    """
-    bounds = space.bounds(DTYPE)
-    if not warp:
-        return Normalize(space.dim, bounds=bounds)
-    return Warp(
-        space.dim,
-        indices=list(range(space.dim)),
-        bounds=bounds,
-        concentration1_prior=LogNormalPrior(0.0, 0.75),
-        concentration0_prior=LogNormalPrior(0.0, 0.75),
-    )
-
-
 def fit_gp(
-    space: SearchSpace,
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    kernel: str,
-    seed: int,
-    trend: bool,
-    warp: bool = False,
+    space: SearchSpace, X: torch.Tensor, Y: torch.Tensor, kernel: str, seed: int, trend: bool
 ) -> SingleTaskGP | None:
     """Fit a GP to ``(X, Y)``, or return ``None`` for too little or constant data.
 
@@ -77,7 +51,6 @@ def fit_gp(
             length-scale prior.
         seed: Seeds the build and the fit (:func:`~boresnet.tuner.sampling.step_seed`).
         trend: A linear prior mean instead of a constant one.
-        warp: Warp each normalised input by a Kumaraswamy CDF fitted with the GP.
     """
     spread = float(Y.max() - Y.min()) if len(Y) else 0.0
     if len(X) < 2 or spread <= CONSTANT_SPREAD * max(1.0, float(Y.abs().max())):
@@ -94,7 +67,7 @@ def fit_gp(
                 space.dim, use_rbf_kernel=kernel == "rbf"
             ),
             mean_module=LinearMean(space.dim) if trend else None,
-            input_transform=inputs(space, warp),
+            input_transform=Normalize(space.dim, bounds=space.bounds(DTYPE)),
             outcome_transform=Standardize(1),
         )
         try:
@@ -120,7 +93,6 @@ class Surrogate:
             direction (it comes with a larger rate), so beyond a divergence the model
             stays pessimistic instead of reverting to "feasible" a few length-scales away.
         seed: The optimiser's seed.
-        warp: Warp both GPs' inputs (:func:`inputs`).
     """
 
     def __init__(
@@ -132,20 +104,19 @@ class Surrogate:
         kernel: str,
         feasibility_trend: bool,
         seed: int,
-        warp: bool = False,
     ) -> None:
         n = len(observations)
         self.transform = transform
         self.shift = log_shift(observations, transform)
         self.X, self.Y = objective_data(space, observations, transform, failures)
         self.objective = fit_gp(
-            space, self.X, self.Y, kernel, step_seed(seed, n, GP_STREAM, 0), False, warp
+            space, self.X, self.Y, kernel, step_seed(seed, n, GP_STREAM, 0), False
         )
         self.feasibility = None
         if failures == "feasibility":
             X, Y = feasibility_data(space, observations)
             seed_1 = step_seed(seed, n, GP_STREAM, 1)
-            self.feasibility = fit_gp(space, X, Y, kernel, seed_1, feasibility_trend, warp)
+            self.feasibility = fit_gp(space, X, Y, kernel, seed_1, feasibility_trend)
 
     def modelled(self, y: float) -> float:
         """An objective value in the objective GP's units."""
