@@ -99,7 +99,7 @@ def main() -> None:
     moms = args.momenta or [config.optim.momentum]
     fields = FIELDS if args.momenta is None else ["log10_lr", "momentum", *FIELDS[1:]]
     out = Path(args.out or (DEFAULT_OUT if args.momenta is None else DEFAULT_OUT_2D))
-    grid = "" if args.momenta is None else " --momenta " + ",".join(f"{m:g}" for m in moms)
+    flag = "" if args.momenta is None else " --momenta " + ",".join(f"{m:g}" for m in moms)
     done: set[tuple[str, str, int]] = set()
     if out.exists():
         rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
@@ -111,7 +111,7 @@ def main() -> None:
         with out.open("w") as f:
             f.write(
                 f"# made by: python benchmarks/make_lr_table.py --points {args.points} "
-                f"--seeds {args.seeds}{grid} --config {args.config} --data-dir {args.data_dir}\n"
+                f"--seeds {args.seeds}{flag} --config {args.config} --data-dir {args.data_dir}\n"
                 f"# machine: {platform.machine()}, {torch.get_num_threads()} threads, "
                 f"torch {torch.__version__}; date: {date.today()}\n"
                 f"# objective: {config.search.objective} of configs/cpu.yaml "

@@ -1,0 +1,64 @@
+"""make_lr_table.py measures every grid point once per seed, and resumes where it stopped.
+
+The trials are replaced by a function of the point, so the grid walk and the CSV are
+tested without training anything.
+"""
+
+import csv
+import sys
+
+import pytest
+
+from boresnet.trial import TrialResult
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import make_lr_table  # noqa: E402
+from landscapes import Table  # noqa: E402
+
+
+@pytest.fixture
+def trials(monkeypatch):
+    """Replace training by a bowl in (log10 lr, momentum); record each trial's point."""
+    calls: list[tuple[float, float | None, int]] = []
+
+    def fake_trial(config, params, seed=0):
+        calls.append((params["lr"], params.get("momentum"), seed))
+        value = 0.1 + (params["lr"] - 0.1) ** 2 + params.get("momentum", 0.0) + 0.01 * seed
+        return TrialResult("ok", value, value, 0.9, 2, 0.01)
+
+    monkeypatch.setattr(make_lr_table, "run_trial", fake_trial)
+    return calls
+
+
+def measure(monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["make_lr_table.py", *args])
+    make_lr_table.main()
+
+
+def rows(path) -> list[dict[str, str]]:
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+@pytest.mark.parametrize("momenta", [None, "0,0.9"])
+def test_every_point_once_per_seed_then_a_resume_adds_a_seed(
+    momenta, trials, monkeypatch, tmp_path
+):
+    out = tmp_path / "table.csv"
+    grid = ["--points", "3", "--out", str(out)]
+    if momenta is not None:
+        grid += ["--momenta", momenta]
+    per_seed = 3 * (1 if momenta is None else 2)
+    measure(monkeypatch, *grid, "--seeds", "2")
+    assert len(trials) == 2 * per_seed and len(rows(out)) == 2 * per_seed
+    assert out.read_text().startswith("# made by: python benchmarks/make_lr_table.py --points 3")
+    # Asked for a third seed, it runs only that seed's points.
+    measure(monkeypatch, *grid, "--seeds", "3")
+    assert len(trials) == 3 * per_seed and {seed for *_, seed in trials[2 * per_seed :]} == {2}
+    keys = [(r["log10_lr"], r.get("momentum"), r["seed"]) for r in rows(out)]
+    assert len(keys) == len(set(keys)) == 3 * per_seed
+    # Run again: nothing left to measure, and the table reads back with every seed.
+    measure(monkeypatch, *grid, "--seeds", "3")
+    assert len(trials) == 3 * per_seed
+    assert len(Table(out).curves) == 3
