@@ -100,18 +100,27 @@ def main() -> None:
     fields = FIELDS if args.momenta is None else ["log10_lr", "momentum", *FIELDS[1:]]
     out = Path(args.out or (DEFAULT_OUT if args.momenta is None else DEFAULT_OUT_2D))
     flag = "" if args.momenta is None else " --momenta " + ",".join(f"{m:g}" for m in moms)
+    made_by = (
+        f"# made by: python benchmarks/make_lr_table.py --points {args.points} "
+        f"--seeds {args.seeds}{flag} --config {args.config} --data-dir {args.data_dir}"
+    )
     done: set[tuple[str, str, int]] = set()
     if out.exists():
-        rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+        lines = out.read_text().splitlines()
+        rows = [line for line in lines if not line.startswith("#")]
         for row in csv.DictReader(rows):
             m = f"{float(row.get('momentum', config.optim.momentum)):.4f}"
             done.add((f"{float(row['log10_lr']):.4f}", m, int(row["seed"])))
+        if lines and lines[0].startswith("# made by:") and lines[0] != made_by:
+            # Resumed with more seeds: the header names the command that completes it.
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text("\n".join([made_by, *lines[1:]]) + "\n")
+            tmp.replace(out)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
             f.write(
-                f"# made by: python benchmarks/make_lr_table.py --points {args.points} "
-                f"--seeds {args.seeds}{flag} --config {args.config} --data-dir {args.data_dir}\n"
+                f"{made_by}\n"
                 f"# machine: {platform.machine()}, {torch.get_num_threads()} threads, "
                 f"torch {torch.__version__}; date: {date.today()}\n"
                 f"# objective: {config.search.objective} of configs/cpu.yaml "

@@ -56,6 +56,7 @@ def test_every_point_once_per_seed_then_a_resume_adds_a_seed(
     # Asked for a third seed, it runs only that seed's points.
     measure(monkeypatch, *grid, "--seeds", "3")
     assert len(trials) == 3 * per_seed and {seed for *_, seed in trials[2 * per_seed :]} == {2}
+    assert "--seeds 3" in out.read_text().splitlines()[0]  # the header names the resume
     keys = [(r["log10_lr"], r.get("momentum"), r["seed"]) for r in rows(out)]
     assert len(keys) == len(set(keys)) == 3 * per_seed
     # Run again: nothing left to measure, and the table reads back with every seed.
