@@ -133,11 +133,6 @@ def acquisition_function(
     return cls(objective, best_f=surrogate.best_f(), maximize=False)
 
 
-# An exploration candidate must be one the honest GP cannot rule out: its mean minus
-# this many sd below the incumbent (as the gap step's candidates, rules.py).
-EXPLORE_LOWER_BOUND_SD = 2.0
-
-
 def maximise(
     acq: AcquisitionFunction,
     space: SearchSpace,
@@ -203,14 +198,6 @@ def maximise(
     safe = likely_to_train(surrogate, candidates, edge=edge)
     if safe.any():
         candidates = candidates[safe]
-    prediction = surrogate.predict(candidates) if edge else None
-    if prediction is not None:
-        # The optimistic model's short length-scale makes every far corner look open;
-        # the honest GP vetoes those it can rule out.
-        mean, sd = prediction
-        open_ = mean - EXPLORE_LOWER_BOUND_SD * sd < surrogate.best_f()
-        if open_.any():
-            candidates = candidates[open_]
     with torch.no_grad():
         values = acq(candidates.unsqueeze(-2))
     return candidates[int(torch.argmax(values))]
