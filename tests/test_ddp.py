@@ -154,8 +154,8 @@ def children(pid: int) -> list[int]:
 
 
 def test_a_dead_rank_is_a_machine_fault_not_a_failed_trial(study_data, tmp_path):
-    # Rank 1 SIGKILLed during the first trial: the study stops with one line, the trial
-    # is not journalled as a failed learning rate, and --resume runs it.
+    # Rank 1 SIGKILLed during a trial: the study stops with one line, the trial is not
+    # journalled as a failed learning rate, and --resume runs it.
     run = tmp_path / "run"
     args = [
         sys.executable, "-m", "boresnet", "bo", "--config", str(REPO / "configs" / "cpu.yaml"),
@@ -179,7 +179,10 @@ def test_a_dead_rank_is_a_machine_fault_not_a_failed_trial(study_data, tmp_path)
     lines = [line for line in err.strip().splitlines() if not TORCH_CPP_LOG.match(line)]
     assert proc.returncode == 2 and len(lines) == 1, err[-3000:]
     assert "machine fault, not the learning rate" in lines[0] and "--resume" in lines[0]
-    assert read_journal(run / "trials.jsonl") == []
+    # The kill caught the first trial, or on a fast machine the second: only the trials
+    # that finished are journalled, and none as failed.
+    before = read_journal(run / "trials.jsonl")
+    assert len(before) < 2 and all(r.status != "failed" for r in before)
     resumed = subprocess.run(
         [sys.executable, "-m", "boresnet", "bo", "--resume", str(run)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
