@@ -332,6 +332,11 @@ def six_hump_camel(rng: np.random.Generator, noise: float) -> Landscape:
     return Landscape("six_hump_camel", [LR, MOMENTUM], f, noise)
 
 
+def table_rows(text: str) -> list[dict[str, str]]:
+    """The rows of a table's CSV text (``make_lr_table.py``), its ``#`` header skipped."""
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+
+
 class Table:
     """A measured objective on a grid: one surface per training seed, and their mean.
 
@@ -347,11 +352,7 @@ class Table:
     AXES = ("log10_lr", "momentum")
 
     def __init__(self, path: Path, family: str = "table") -> None:
-        rows = list(
-            csv.DictReader(
-                line for line in path.read_text().splitlines() if not line.startswith("#")
-            )
-        )
+        rows = table_rows(path.read_text())
         self.family = family
         self.names = [name for name in self.AXES if name in rows[0]]
         self.axes = [np.array(sorted({float(r[name]) for r in rows})) for name in self.names]

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from landscapes import Table
+from landscapes import Table, table_rows
 
 from boresnet.config import from_dict
 from boresnet.trial import run_trial
@@ -106,9 +106,9 @@ def main() -> None:
     )
     done: set[tuple[str, str, int]] = set()
     if out.exists():
-        lines = out.read_text().splitlines()
-        rows = [line for line in lines if not line.startswith("#")]
-        for row in csv.DictReader(rows):
+        text = out.read_text()
+        lines = text.splitlines()
+        for row in table_rows(text):
             m = f"{float(row.get('momentum', config.optim.momentum)):.4f}"
             done.add((f"{float(row['log10_lr']):.4f}", m, int(row["seed"])))
         if lines and lines[0].startswith("# made by:") and lines[0] != made_by:

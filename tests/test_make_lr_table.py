@@ -4,7 +4,6 @@ The trials are replaced by a function of the point, so the grid walk and the CSV
 tested without training anything.
 """
 
-import csv
 import sys
 
 import pytest
@@ -14,12 +13,12 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import make_lr_table  # noqa: E402
-from landscapes import Table  # noqa: E402
+from landscapes import Table, table_rows  # noqa: E402
 
 
 @pytest.fixture
 def trials(monkeypatch):
-    """Replace training by a bowl in (log10 lr, momentum); record each trial's point."""
+    """Replace training by a smooth function of the point; record each trial's point."""
     calls: list[tuple[float, float | None, int]] = []
 
     def fake_trial(config, params, seed=0):
@@ -36,11 +35,6 @@ def measure(monkeypatch, *args: str) -> None:
     make_lr_table.main()
 
 
-def rows(path) -> list[dict[str, str]]:
-    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
-    return list(csv.DictReader(lines))
-
-
 @pytest.mark.parametrize("momenta", [None, "0,0.9"])
 def test_every_point_once_per_seed_then_a_resume_adds_a_seed(
     momenta, trials, monkeypatch, tmp_path
@@ -51,13 +45,13 @@ def test_every_point_once_per_seed_then_a_resume_adds_a_seed(
         grid += ["--momenta", momenta]
     per_seed = 3 * (1 if momenta is None else 2)
     measure(monkeypatch, *grid, "--seeds", "2")
-    assert len(trials) == 2 * per_seed and len(rows(out)) == 2 * per_seed
+    assert len(trials) == 2 * per_seed and len(table_rows(out.read_text())) == 2 * per_seed
     assert out.read_text().startswith("# made by: python benchmarks/make_lr_table.py --points 3")
     # Asked for a third seed, it runs only that seed's points.
     measure(monkeypatch, *grid, "--seeds", "3")
     assert len(trials) == 3 * per_seed and {seed for *_, seed in trials[2 * per_seed :]} == {2}
     assert "--seeds 3" in out.read_text().splitlines()[0]  # the header names the resume
-    keys = [(r["log10_lr"], r.get("momentum"), r["seed"]) for r in rows(out)]
+    keys = [(r["log10_lr"], r.get("momentum"), r["seed"]) for r in table_rows(out.read_text())]
     assert len(keys) == len(set(keys)) == 3 * per_seed
     # Run again: nothing left to measure, and the table reads back with every seed.
     measure(monkeypatch, *grid, "--seeds", "3")
