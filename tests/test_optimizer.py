@@ -9,7 +9,7 @@ from boresnet.config import Config, ParamConfig, SearchConfig
 from boresnet.figures import draw_confusion, draw_convergence, draw_iteration, iteration_title
 from boresnet.space import SearchSpace
 from boresnet.tuner import BayesianOptimizer, SearchExhausted
-from boresnet.tuner.acquisition import EXPLORE_LENGTHSCALE
+from boresnet.tuner.acquisition import EXPLORE_LENGTHSCALE, EXPLORE_LOWER_BOUND_SD
 from boresnet.tuner.exclusions import EDGE_OF_DIVERGENCE
 from boresnet.tuner.observations import imputed_value
 
@@ -361,6 +361,25 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     assert float(honest.covar_module.lengthscale.max()) > EXPLORE_LENGTHSCALE
     x = float(opt.exploration_point()[0])
     assert min(abs(x - math.log10(o.params["lr"])) for o in opt.observations) > 0.1
+
+
+def test_exploration_skips_corners_the_honest_gp_rules_out():
+    # Ten trials of the measured lr x momentum surface (benchmarks/data/
+    # lr_momentum_table.csv): a valley near lr = 0.7, and lr = 0.003 already at chance.
+    # The optimistic model's short length-scale left the corner lr = 0.001, momentum =
+    # 0.97 open (it picked it); the honest GP's lower bound there is above the best.
+    space = SearchSpace([LR, ParamConfig("momentum", 0.0, 0.97, "linear")])
+    opt = BayesianOptimizer(space, seed=0, budget=30)
+    for x, m, y in (
+        (-1.1, 0.57, 0.904), (-0.68, 0.04, 0.835), (0.8, 0.84, 1.455), (-2.52, 0.25, 2.286),
+        (-0.56, 0.61, 0.222), (-0.38, 0.64, 0.144), (-0.28, 0.8, 0.11), (-0.29, 0.97, 0.141),
+        (-0.19, 0.33, 0.189), (-0.14, 0.74, 0.104),
+    ):  # fmt: skip
+        opt.tell({"lr": 10**x, "momentum": m}, y)
+    point = opt.exploration_point()
+    mean, sd = opt.surrogate().predict(point.unsqueeze(0))
+    assert float(mean - EXPLORE_LOWER_BOUND_SD * sd) < opt.surrogate().best_f()
+    assert float(point[0]) > -2.0
 
 
 @pytest.mark.parametrize("seed", range(3))
