@@ -171,7 +171,9 @@ def maximise(
         salt: Which kind of step this is (``MODEL_STEP`` or ``EXPLORATION_STEP``).
         num_restarts: Starting points of the gradient ascent.
         raw_samples: Random points from which those restarts are chosen.
-        edge: Narrow the candidates to the edge of divergence (exploration).
+        edge: The exploration step: narrow the candidates to the edge of divergence
+            and, with two or more parameters, to those the honest GP cannot rule out
+            (``EXPLORE_LOWER_BOUND_SD``).
 
     Returns:
         The point in search coordinates, ``(d,)``.
