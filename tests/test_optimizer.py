@@ -352,13 +352,13 @@ def test_exploration_expects_the_best_value_where_nothing_was_seen():
     assert optimistic is not honest
     best = float(honest.train_targets.min())
     assert float(optimistic.mean_module.constant.detach()) == pytest.approx(best)
-    assert float(honest.mean_module.constant) > best + 0.5
+    assert float(honest.mean_module.constant.detach()) > best + 0.5
     with torch.no_grad():
         assert (optimistic.posterior(edges).mean.squeeze(-1) < before).all()
     assert torch.equal(opt.surrogate().predict(edges)[0], before)
     # ... and it assumes short features: it does not trust a long fitted length-scale.
-    assert float(optimistic.covar_module.lengthscale.max()) <= EXPLORE_LENGTHSCALE + 1e-12
-    assert float(honest.covar_module.lengthscale.max()) > EXPLORE_LENGTHSCALE
+    assert float(optimistic.covar_module.lengthscale.detach().max()) <= EXPLORE_LENGTHSCALE + 1e-12
+    assert float(honest.covar_module.lengthscale.detach().max()) > EXPLORE_LENGTHSCALE
     x = float(opt.exploration_point()[0])
     assert min(abs(x - math.log10(o.params["lr"])) for o in opt.observations) > 0.1
 
