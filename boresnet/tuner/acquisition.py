@@ -35,7 +35,12 @@ from botorch.optim import optimize_acqf
 from botorch.sampling import SobolQMCNormalSampler
 
 from boresnet.space import SearchSpace
-from boresnet.tuner.exclusions import Exclusions, SearchExhausted, likely_to_train
+from boresnet.tuner.exclusions import (
+    Exclusions,
+    SearchExhausted,
+    likely_to_train,
+    open_to_improvement,
+)
 from boresnet.tuner.observations import DTYPE
 from boresnet.tuner.sampling import ACQUISITION_STREAM, sobol_unit, step_seed
 from boresnet.tuner.surrogate import Surrogate
@@ -133,16 +138,6 @@ def acquisition_function(
     return cls(objective, best_f=surrogate.best_f(), maximize=False)
 
 
-# An exploration candidate in two or more dimensions must be one the honest GP cannot
-# rule out: its mean minus this many sd below the incumbent (as the gap step's, rules.py).
-# Budget 20, 30 instances each, median regret without -> with: momentum 0.026 -> 0.014,
-# lr_wd 0.0081 -> 0.0033, lr_warmup 0.015 -> 0.0085, lr_mom_wd 0.053 -> 0.047, the
-# measured lr x momentum table 0.016 -> 0.0084; at budget 10 two instances in 30 change
-# per family (lr_mom_wd 0.12 -> 0.16). Not in 1-D: the plateau's p90 went 0.41 -> 1.95,
-# a basin hidden in a plateau being what exploration is for (docs/benchmarks.md).
-EXPLORE_LOWER_BOUND_SD = 2.0
-
-
 def maximise(
     acq: AcquisitionFunction,
     space: SearchSpace,
@@ -173,7 +168,7 @@ def maximise(
         raw_samples: Random points from which those restarts are chosen.
         edge: The exploration step: narrow the candidates to the edge of divergence
             and, with two or more parameters, to those the honest GP cannot rule out
-            (``EXPLORE_LOWER_BOUND_SD``).
+            (:func:`~boresnet.tuner.exclusions.open_to_improvement`).
 
     Returns:
         The point in search coordinates, ``(d,)``.
@@ -210,12 +205,10 @@ def maximise(
     safe = likely_to_train(surrogate, candidates, edge=edge)
     if safe.any():
         candidates = candidates[safe]
-    prediction = surrogate.predict(candidates) if edge and space.dim >= 2 else None
-    if prediction is not None:
+    if edge and space.dim >= 2:
         # The optimistic model's short length-scale leaves every far corner open, and
         # corners multiply with the dimension; the honest GP vetoes those it rules out.
-        mean, sd = prediction
-        open_ = mean - EXPLORE_LOWER_BOUND_SD * sd < surrogate.best_f()
+        open_ = open_to_improvement(surrogate, candidates)
         if open_.any():
             candidates = candidates[open_]
     with torch.no_grad():

@@ -20,7 +20,12 @@ from collections.abc import Sequence
 import torch
 
 from boresnet.space import SearchSpace
-from boresnet.tuner.exclusions import Exclusions, SearchExhausted, likely_to_train
+from boresnet.tuner.exclusions import (
+    Exclusions,
+    SearchExhausted,
+    likely_to_train,
+    open_to_improvement,
+)
 from boresnet.tuner.observations import DTYPE, Observation
 from boresnet.tuner.sampling import sobol_unit
 from boresnet.tuner.surrogate import Surrogate
@@ -43,11 +48,6 @@ MIN_RELATIVE_GAIN = 0.03
 # 20 instances): momentum 0.049 -> 0.039 and six_hump_camel 0.32 -> 0.24, but Levy's
 # p90 0.008 -> 0.11 and Forrester's median 0.0008 -> 0.0016; the rest equal. Kept.
 REFINING_RADIUS = 0.1
-# A hole's centre is a candidate only where the honest GP's lower bound (mean minus this
-# many sd) is below the incumbent: a hole between two known-bad points is not worth a
-# trial. Without this bound the momentum family paid for it (2-D median regret 0.071
-# instead of 0.049 in development runs); with 1 sd Forrester's p90 stayed at 5.04.
-GAP_LOWER_BOUND_SD = 2.0
 # Candidates drawn (scrambled Sobol) to find the largest hole.
 GAP_CANDIDATES = 2048
 # Model steps before the first gap step: the design alone leaves every range half
@@ -159,7 +159,8 @@ def gap_point(
     or to the boundary, whichever is nearer (in fractions of each range, divided by
     sqrt(dimensions)): a hole's centre, not a bound, which the optimistic exploration
     step tends to pick once every gap looks alike. Candidates are points the honest GP
-    does not rule out (``GAP_LOWER_BOUND_SD``), that are likely to train and not
+    does not rule out (:func:`~boresnet.tuner.exclusions.open_to_improvement`: a hole
+    between two known-bad points is not worth a trial), that are likely to train and not
     excluded (next to a trial, above a divergence).
 
     Returns:
@@ -170,10 +171,7 @@ def gap_point(
     unit = sobol_unit(space.dim, GAP_CANDIDATES, seed + len(X))
     candidates = space.unit_to_coords(unit)
     keep = ~exclusions.mask(candidates) & likely_to_train(surrogate, candidates)
-    prediction = surrogate.predict(candidates)
-    if prediction is not None:
-        mean, sd = prediction
-        keep &= mean - GAP_LOWER_BOUND_SD * sd < surrogate.best_f()
+    keep &= open_to_improvement(surrogate, candidates)
     if not keep.any():
         return candidates[0], 0.0
     unit, candidates = unit[keep], candidates[keep]
