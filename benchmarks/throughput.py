@@ -150,7 +150,9 @@ def lightning_epoch(config, lr: float) -> tuple[float, float, int]:
 
 
 def plain_epoch(config, lr: float, device: torch.device) -> tuple[float, int]:
-    """Train one epoch with a minimal PyTorch loop: ``(epoch_s, images)``."""
+    """Train one epoch with a minimal PyTorch loop on a DataLoader: ``(epoch_s, images)``."""
+    # The DataLoader whatever the config says: it is the baseline a PyTorch user writes.
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, loader="dataloader"))
     datamodule = build_datamodule(config, seed=0)
     datamodule.setup("fit")
     loader = datamodule.train_dataloader()

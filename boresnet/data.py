@@ -175,8 +175,9 @@ class KMNISTDataModule(L.LightningDataModule):
         split_seed: Seed of the split permutation (fixed across trials).
         shuffle_seed: Seed of the per-epoch training order.
         num_workers: DataLoader workers (0 is fastest for in-memory tensors).
-        loader: ``dataloader``, ``device`` (whole set on the accelerator) or ``auto``
-            (device on CUDA, else dataloader).
+        loader: ``dataloader``, ``device`` (whole set on the accelerator, batches
+            sliced there) or ``auto`` (device, unless ``num_workers`` asks for
+            DataLoader workers).
         eval_batch_size: Batch size for validation and test.
         tile_train: Repeat the training images up to this many (benchmarks only).
     """
@@ -245,14 +246,13 @@ class KMNISTDataModule(L.LightningDataModule):
             self.test_set = TensorDataset(x, labels)
 
     def _use_device_loader(self) -> bool:
-        if self.loader == "device":
-            return True
-        trainer = self.trainer
-        return (
-            self.loader == "auto"
-            and trainer is not None
-            and trainer.strategy.root_device.type == "cuda"
-        )
+        # On the CPU too: both loaders give the same batches (same shards, same order),
+        # and slicing the in-memory tensors skips the DataLoader's per-image fetch and
+        # collate. CPU profile at lr 0.929: trial 9.33 s -> 8.30 s, validation loss
+        # equal to the last digit (`boresnet train --data.loader dataloader|device`).
+        if self.loader == "auto":
+            return self.num_workers == 0
+        return self.loader == "device"
 
     def _device_and_shard(self) -> tuple[torch.device, int, int]:
         trainer = self.trainer
@@ -261,7 +261,7 @@ class KMNISTDataModule(L.LightningDataModule):
         return trainer.strategy.root_device, trainer.global_rank, trainer.world_size
 
     def train_dataloader(self):
-        """Shuffled training batches (DataLoader, or device-resident on CUDA)."""
+        """Shuffled training batches (device-resident, or a DataLoader)."""
         assert self.train_set is not None, "call setup('fit') first"
         x, y = self.train_set.tensors
         if self._use_device_loader():

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from boresnet.config import ConfigError, DataConfig, from_dict
 from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
@@ -85,6 +85,20 @@ def test_empty_training_subset_and_unknown_loader_are_refused_by_the_config():
         from_dict({"data": {"loader": "gpu"}})
     with pytest.raises(ConfigError, match="optim.schedule"):
         from_dict({"optim": {"schedule": "cosine"}})
+
+
+@pytest.mark.parametrize(
+    ("loader", "workers", "expected"),
+    [("auto", 0, DeviceLoader), ("auto", 1, DataLoader), ("dataloader", 0, DataLoader),
+     ("device", 1, DeviceLoader)],
+)  # fmt: skip
+def test_auto_loader_slices_in_memory_unless_workers_are_asked(
+    tiny_data, loader, workers, expected
+):
+    dm = KMNISTDataModule(str(tiny_data), val_size=50, num_workers=workers, loader=loader)
+    dm.setup("fit")
+    assert isinstance(dm.train_dataloader(), expected)
+    assert isinstance(dm.val_dataloader(), expected)
 
 
 def test_device_loader_matches_dataloader_batches(tiny_data):
