@@ -1,9 +1,10 @@
 """KMNIST as a LightningDataModule: seeded train/validation split, tensors in memory.
 
 The images are read once through :class:`torchvision.datasets.KMNIST` (which keeps the
-official download path), normalised into one float tensor and served by a
-:class:`~torch.utils.data.DataLoader` or, on a GPU, by the device-resident
-:class:`~boresnet.device_loader.DeviceLoader`. The test split is only read by
+official download path), normalised into one float tensor and served by the
+:class:`~boresnet.device_loader.DeviceLoader`, which slices batches where the tensors
+live (on a GPU, on the device), or by a :class:`~torch.utils.data.DataLoader` when
+``num_workers`` asks for workers. The test split is only read by
 ``setup("test")``: the tuner never sees it.
 """
 
