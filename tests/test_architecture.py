@@ -6,7 +6,7 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGE = REPO / "boresnet"
-# Top to bottom (README "Development"): a module may import only modules of a lower
+# Top to bottom (docs/development.md): a module may import only modules of a lower
 # layer, or of its own layer that are listed after it. The tuner package sits between
 # the study's modules and the building blocks: its public face (``boresnet.tuner``)
 # on top, then its parts, each importing only those below it.
