@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Literal
 
 from boresnet.config_checks import check_fields, check_tuner_choices, require
@@ -47,10 +48,22 @@ class ParamConfig:
 
 # Sobol points per searched parameter when search.n_init is null (measured: see n_init).
 DESIGN_PER_PARAM = 2
+# ... but the design takes at most this share of a known budget, and never fewer than
+# one point more than the parameters (a simplex). Only 3 or more parameters at small
+# budgets are affected (1-D: 2 points always; 2-D: 4 from budget 10 on). With 3
+# parameters at budget 10 the 6-point design left 4 model steps: 4 points instead
+# lowered lr_mom_wd's median regret 0.0746 -> 0.0555 (16 of 30 paired instances
+# better, 8 worse; 3 points: 0.0522). With 2 parameters at budget 10, 3 points instead
+# of 4 was a coin flip (momentum 0.0237 -> 0.0187, lr_warmup 0.0217 -> 0.0263, six-hump
+# camel 0.0023 -> 0.0034): 40% keeps the 4 (docs/benchmarks.md).
+DESIGN_SHARE = Fraction(2, 5)  # exact: 0.4 * 15 in floats rounds up to 7
 
 
 def design_size(n_params: int, budget: int | None, n_init: int | None = None) -> int:
-    """Sobol points before the model: ``n_init``, or 2 per parameter, at most the budget.
+    """Sobol points before the model: ``n_init``, or 2 per parameter, within the budget.
+
+    Without ``n_init``: 2 per parameter, but at most ``DESIGN_SHARE`` of the budget
+    (never fewer than ``n_params + 1``), and never more than the budget.
 
     Args:
         n_params: How many parameters are searched.
@@ -60,7 +73,10 @@ def design_size(n_params: int, budget: int | None, n_init: int | None = None) ->
     if n_init is not None:
         return n_init
     size = DESIGN_PER_PARAM * n_params
-    return size if budget is None else min(size, budget)
+    if budget is None:
+        return size
+    share = max(n_params + 1, math.ceil(DESIGN_SHARE * budget))
+    return min(size, share, budget)
 
 
 @dataclass
@@ -97,7 +113,8 @@ class SearchConfig:
     # and 86x on wide: docs/benchmarks.md).
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
-    # The feasibility GP's linear mean: beyond a divergence it stays pessimistic;
+    # The feasibility GP's linear mean, in the learning rate (in every parameter when
+    # lr is not searched; boresnet/tuner/surrogate.py): beyond a divergence it stays pessimistic;
     # without it the median regret is 1.4x on cliff, 2.1x on wide, 1.2x on momentum,
     # and the pooled 90th percentile 0.034 instead of 0.027 (docs/benchmarks.md).
     feasibility_trend: bool = True

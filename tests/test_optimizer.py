@@ -395,12 +395,19 @@ def test_a_stalled_search_on_a_plateau_looks_into_its_widest_gap(seed):
     assert -1.6 < x < 0.2, x
 
 
-def test_initial_design_is_two_points_per_searched_parameter():
+def test_initial_design_is_two_points_per_searched_parameter_within_the_budget():
     one, two = [ParamConfig("lr", 1e-3, 10.0, "log")], [LR, MOM]
+    three = [*two, ParamConfig("weight_decay", 1e-6, 1e-2, "log")]
     assert SearchConfig(params=one).design_size == 2
+    assert SearchConfig(params=one, budget=3).design_size == 2
     assert SearchConfig(params=two).design_size == 4
     assert SearchConfig(params=two, budget=3).design_size == 3  # never beyond the budget
     assert SearchConfig(params=two, n_init=1).design_size == 1  # an explicit size wins
+    # At most 40% of the budget, never fewer than a simplex (parameters + 1).
+    assert SearchConfig(params=three, budget=10).design_size == 4
+    assert SearchConfig(params=three, budget=15).design_size == 6  # 0.4 * 15 exactly
+    assert SearchConfig(params=three, budget=20).design_size == 6
+    assert SearchConfig(params=three, budget=5).design_size == 4
     opt = BayesianOptimizer.from_config(Config(search=SearchConfig(params=two)))
     assert opt.n_init == 4
 
@@ -513,3 +520,24 @@ def test_incumbent_at_bound_needs_a_gp_and_names_every_parameter():
         p = space.from_unit(torch.tensor(u, dtype=torch.double))
         opt.tell(p, 2.0 - math.log10(p["lr"]) * 0.3 - p["momentum"])
     assert opt.incumbent_at_bound() == {"lr": "upper", "momentum": "upper"}
+
+
+def test_the_feasibility_trend_is_in_the_learning_rate_alone():
+    # One divergence at a high rate and a high momentum: the prior mean of the
+    # feasibility GP says "lower the rate", and nothing about momentum.
+    space = SearchSpace([LR, MOM])
+    opt = BayesianOptimizer(space, seed=0)
+    told = ((0.01, 0.9, "ok"), (0.1, 0.0, "ok"), (0.03, 0.5, "ok"), (3.0, 0.95, "diverged"))
+    for lr, m, status in told:
+        opt.tell({"lr": lr, "momentum": m}, 0.5 if status == "ok" else None, status)
+    model = opt.surrogate().feasibility
+    unit = torch.tensor([[0.5, 0.0], [0.5, 1.0], [0.9, 0.0]], dtype=torch.double)
+    mean = model.mean_module(unit).detach()
+    assert mean[0] == mean[1]  # momentum: no trend
+    assert mean[2] < mean[0]  # a higher rate: less likely to train
+    # Without a searched lr the trend is linear in every parameter.
+    alone = BayesianOptimizer(SearchSpace([MOM, ParamConfig("weight_decay", 1e-6, 1e-2, "log")]))
+    for m, wd, status in ((0.1, 1e-5, "ok"), (0.5, 1e-4, "ok"), (0.99, 1e-3, "diverged")):
+        alone.tell({"momentum": m, "weight_decay": wd}, 0.5 if status == "ok" else None, status)
+    weights = alone.surrogate().feasibility.mean_module.weights
+    assert weights.shape == (2, 1)

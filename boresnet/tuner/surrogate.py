@@ -19,7 +19,7 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
-from gpytorch.means import LinearMean
+from gpytorch.means import LinearMean, Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from boresnet.space import SearchSpace
@@ -38,8 +38,49 @@ from boresnet.tuner.sampling import GP_STREAM, step_seed
 CONSTANT_SPREAD = 1e-9
 
 
+class ColumnTrend(Mean):
+    """A linear prior mean in some input columns only (constant in the others).
+
+    Args:
+        columns: The input columns the mean is linear in.
+    """
+
+    def __init__(self, columns: Sequence[int]) -> None:
+        super().__init__()
+        self.columns = list(columns)
+        self.linear = LinearMean(len(self.columns))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean at ``x``, ``(..., n, d)`` -> ``(..., n)``."""
+        return self.linear(x[..., self.columns])
+
+
+def trend_columns(space: SearchSpace) -> tuple[int, ...]:
+    """The columns of the feasibility GP's linear mean: the learning rate's, if searched.
+
+    SGD's stability limit is a rate, whatever else is searched, so a divergence says
+    "lower the rate". A trend fitted over every parameter to a handful of points tilts
+    toward whatever the first divergence happened to be high in: in 3-D (lr_mom_wd),
+    after one divergence at momentum 0.98, it judged higher rates *safer* and sent four
+    proposals in a row to lr 3-10, all of which diverged. In the rate alone, 30 paired
+    instances at budget 10 (medians): momentum 0.0237 -> 0.0181, lr_wd 0.0296 ->
+    0.0128, lr_warmup 0.0217 -> 0.0136, lr_mom_wd 0.0555 -> 0.0480 (with the 4-point
+    design; pooled p90 0.090 -> 0.067); at budget 20: 0.0066 -> 0.0084, 0.0016 ->
+    0.0007, 0.0041 -> 0.0040, 0.0224 -> 0.0182 (docs/benchmarks.md). Without a
+    searched ``lr`` the trend is linear in every parameter.
+    """
+    if "lr" in space.names:
+        return (space.names.index("lr"),)
+    return tuple(range(space.dim))
+
+
 def fit_gp(
-    space: SearchSpace, X: torch.Tensor, Y: torch.Tensor, kernel: str, seed: int, trend: bool
+    space: SearchSpace,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    kernel: str,
+    seed: int,
+    trend: Sequence[int] = (),
 ) -> SingleTaskGP | None:
     """Fit a GP to ``(X, Y)``, or return ``None`` for too little or constant data.
 
@@ -50,7 +91,8 @@ def fit_gp(
         kernel: ``matern`` (Matern-5/2) or ``rbf``, with BoTorch's dimension-scaled
             length-scale prior.
         seed: Seeds the build and the fit (:func:`~boresnet.tuner.sampling.step_seed`).
-        trend: A linear prior mean instead of a constant one.
+        trend: The input columns of a linear prior mean (every column:
+            ``LinearMean``); empty: a constant mean.
     """
     spread = float(Y.max() - Y.min()) if len(Y) else 0.0
     if len(X) < 2 or spread <= CONSTANT_SPREAD * max(1.0, float(Y.abs().max())):
@@ -66,7 +108,7 @@ def fit_gp(
             covar_module=get_covar_module_with_dim_scaled_prior(
                 space.dim, use_rbf_kernel=kernel == "rbf"
             ),
-            mean_module=LinearMean(space.dim) if trend else None,
+            mean_module=prior_mean(space.dim, trend),
             input_transform=Normalize(space.dim, bounds=space.bounds(DTYPE)),
             outcome_transform=Standardize(1),
         )
@@ -79,6 +121,15 @@ def fit_gp(
     return model
 
 
+def prior_mean(dim: int, trend: Sequence[int]) -> Mean | None:
+    """A GP's prior mean: linear in the ``trend`` columns, or constant (``None``)."""
+    if not trend:
+        return None  # SingleTaskGP's constant mean
+    if len(trend) == dim:
+        return LinearMean(dim)
+    return ColumnTrend(trend)
+
+
 class Surrogate:
     """The objective and feasibility GPs of one set of observations, and what they say.
 
@@ -89,9 +140,10 @@ class Surrogate:
         failures: ``feasibility``, ``exclude`` or ``impute`` (only ``feasibility`` fits
             the second GP; ``impute`` gives failures to the objective GP).
         kernel: ``matern`` or ``rbf``.
-        feasibility_trend: Give the feasibility GP a linear mean: divergence has a
-            direction (it comes with a larger rate), so beyond a divergence the model
-            stays pessimistic instead of reverting to "feasible" a few length-scales away.
+        feasibility_trend: Give the feasibility GP a linear mean in the learning rate
+            (:func:`trend_columns`): divergence has a direction (it comes with a larger
+            rate), so beyond a divergence the model stays pessimistic instead of
+            reverting to "feasible" a few length-scales away.
         seed: The optimiser's seed.
     """
 
@@ -109,14 +161,13 @@ class Surrogate:
         self.transform = transform
         self.shift = log_shift(observations, transform)
         self.X, self.Y = objective_data(space, observations, transform, failures)
-        self.objective = fit_gp(
-            space, self.X, self.Y, kernel, step_seed(seed, n, GP_STREAM, 0), False
-        )
+        self.objective = fit_gp(space, self.X, self.Y, kernel, step_seed(seed, n, GP_STREAM, 0))
         self.feasibility = None
         if failures == "feasibility":
             X, Y = feasibility_data(space, observations)
             seed_1 = step_seed(seed, n, GP_STREAM, 1)
-            self.feasibility = fit_gp(space, X, Y, kernel, seed_1, feasibility_trend)
+            trend = trend_columns(space) if feasibility_trend else ()
+            self.feasibility = fit_gp(space, X, Y, kernel, seed_1, trend)
 
     def modelled(self, y: float) -> float:
         """An objective value in the objective GP's units."""
