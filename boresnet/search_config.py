@@ -113,8 +113,8 @@ class SearchConfig:
     # and 86x on wide: docs/benchmarks.md).
     failures: Literal["feasibility", "exclude", "impute"] = "feasibility"
     kernel: Literal["matern", "rbf"] = "matern"
-    # The feasibility GP's linear mean, in the learning rate (in every parameter when
-    # lr is not searched; boresnet/tuner/surrogate.py): beyond a divergence it stays pessimistic;
+    # The feasibility GP's linear mean, in the learning rate (in every parameter when lr
+    # is not searched; boresnet/tuner/surrogate.py): beyond a divergence it stays pessimistic;
     # without it the median regret is 1.4x on cliff, 2.1x on wide, 1.2x on momentum,
     # and the pooled 90th percentile 0.034 instead of 0.027 (docs/benchmarks.md).
     feasibility_trend: bool = True

@@ -18,6 +18,8 @@ from boresnet.config import ParamConfig
 # How far (a fraction of the range, in search coordinates) a value read back may stray
 # outside its bounds: rounding through log10 and 10**x, never a real excursion.
 BOUND_TOLERANCE = 1e-9
+# The parameter SGD's stability limit is about: divergence comes with a larger rate.
+LEARNING_RATE = "lr"
 
 
 class SearchSpace:
@@ -39,6 +41,12 @@ class SearchSpace:
     def dim(self) -> int:
         """Number of parameters."""
         return len(self.params)
+
+    @property
+    def rate_column(self) -> int | None:
+        """The learning rate's coordinate (``None`` when the rate is not searched)."""
+        names = self.names
+        return names.index(LEARNING_RATE) if LEARNING_RATE in names else None
 
     def _coord(self, p: ParamConfig, value: float) -> float:
         return math.log10(value) if p.scale == "log" else float(value)

@@ -107,9 +107,9 @@ class Exclusions:
         rule does not apply (the feasibility model still weighs every divergence).
         """
         mask = torch.zeros(len(candidates), dtype=torch.bool)
-        if "lr" not in self.space.names:
+        j = self.space.rate_column
+        if j is None:
             return mask
-        j = self.space.names.index("lr")
         others = [k for k in range(self.space.dim) if k != j]
         radius = self.radius()
         lowest = self.space.bounds(DTYPE)[0, j] + radius[j]

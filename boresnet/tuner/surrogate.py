@@ -69,9 +69,8 @@ def trend_columns(space: SearchSpace) -> tuple[int, ...]:
     0.0007, 0.0041 -> 0.0040, 0.0224 -> 0.0182 (docs/benchmarks.md). Without a
     searched ``lr`` the trend is linear in every parameter.
     """
-    if "lr" in space.names:
-        return (space.names.index("lr"),)
-    return tuple(range(space.dim))
+    j = space.rate_column
+    return tuple(range(space.dim)) if j is None else (j,)
 
 
 def fit_gp(
