@@ -83,6 +83,24 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
     assert (tmp_path / "bo_regret.md").read_text() == written
 
 
+def test_first_rep_draws_other_instances(tmp_path):
+    def median_regret(first_rep):
+        out = tmp_path / str(first_rep)
+        command = [
+            *[sys.executable, "benchmarks/bo_regret.py", "--families", "cliff"],
+            *["--methods", "random", "--reps", "1", "--budget", "3", "--workers", "1"],
+            *["--first-rep", str(first_rep), "--out", str(out)],
+        ]
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        header = (out / "bo_regret.md").read_text().splitlines()[0]
+        assert ("instances from 1000 on" in header) == (first_rep == 1000), header
+        return json.loads((out / "bo_regret.json").read_text())["stats"]["cliff"]["random"]
+
+    # Another instance (its landscape, noise and seed): another regret.
+    assert median_regret(0)["median"] != median_regret(1000)["median"]
+
+
 def test_throughput_quick(tmp_path, study_data):
     out = tmp_path / "throughput.json"
     proc = subprocess.run(
