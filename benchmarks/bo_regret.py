@@ -12,6 +12,7 @@ Usage::
     python benchmarks/bo_regret.py [--reps 20] [--families cliff,table] [--methods ...]
     python benchmarks/bo_regret.py --suite classic          # classic test functions
     python benchmarks/bo_regret.py --suite table_200_draws  # the table, 200 noise draws
+    python benchmarks/bo_regret.py --suite held_out         # instances from 1000 on
     python benchmarks/bo_regret.py --parallel 1,2,4         # asynchronous: q in flight
 
 A suite sets ``--families``, ``--methods`` (and the table's draws) to what ``SUITES``
