@@ -10,8 +10,8 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bo_regret import RUNNERS, SUITES, TABLES  # noqa: E402
-from landscapes import GENERATED  # noqa: E402
+from bo_regret import RUNNERS, SUITES, TABLES, make_landscape  # noqa: E402
+from landscapes import GENERATED, Table  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
@@ -83,22 +83,46 @@ def test_bo_regret_runs_and_writes_results(tmp_path):
     assert (tmp_path / "bo_regret.md").read_text() == written
 
 
-def test_first_rep_draws_other_instances(tmp_path):
-    def median_regret(first_rep):
-        out = tmp_path / str(first_rep)
-        command = [
-            *[sys.executable, "benchmarks/bo_regret.py", "--families", "cliff"],
-            *["--methods", "random", "--reps", "1", "--budget", "3", "--workers", "1"],
-            *["--first-rep", str(first_rep), "--out", str(out)],
-        ]
-        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        header = (out / "bo_regret.md").read_text().splitlines()[0]
-        assert ("instances from 1000 on" in header) == (first_rep == 1000), header
-        return json.loads((out / "bo_regret.json").read_text())["stats"]["cliff"]["random"]
+def boresnet_on_cliff(out, *extra):
+    """One instance of ``cliff`` by boresnet: the header line and its stats."""
+    command = [
+        *[sys.executable, "benchmarks/bo_regret.py", "--families", "cliff", "--out", str(out)],
+        *["--methods", "boresnet", "--reps", "1", "--budget", "4", "--workers", "1", *extra],
+    ]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header = (out / "bo_regret.md").read_text().splitlines()[0]
+    return header, json.loads((out / "bo_regret.json").read_text())["stats"]["cliff"]["boresnet"]
 
+
+def test_first_rep_and_noise_scale_draw_other_runs(tmp_path):
+    header, plain = boresnet_on_cliff(tmp_path / "plain")
+    assert "instances from" not in header and "noise x" not in header, header
     # Another instance (its landscape, noise and seed): another regret.
-    assert median_regret(0)["median"] != median_regret(1000)["median"]
+    header, held_out = boresnet_on_cliff(tmp_path / "held_out", "--first-rep", "1000")
+    assert "instances from 1000 on" in header, header
+    assert held_out["median"] != plain["median"]
+    header, _ = boresnet_on_cliff(tmp_path / "louder", "--noise-scale", "5")
+    assert "the generated families' noise x5" in header, header
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/bo_regret.py", "--noise-scale", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--noise-scale must be > 0" in proc.stderr, proc.stderr
+
+
+def test_noise_scale_changes_only_the_noise(tmp_path):
+    fake_table(tmp_path / "table.csv")
+    table = Table(tmp_path / "table.csv")
+    plain, louder = make_landscape("cliff", 3, table), make_landscape("cliff", 3, table, 2.5)
+    assert louder.noise == pytest.approx(2.5 * plain.noise) and plain.noise > 0
+    x = np.array([plain.params[0].low + 1.0])
+    assert louder.f(x) == plain.f(x) and louder.best == plain.best
+    # The measured table replays its seeds' curves: its noise is theirs.
+    assert make_landscape("table", 0, table, 2.5).noise == table.landscape().noise
 
 
 def test_throughput_quick(tmp_path, study_data):
