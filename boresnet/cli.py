@@ -38,6 +38,7 @@ from boresnet.report import CheckpointError
 from boresnet.resume import ResumeError
 from boresnet.run_folder import RunFolderError
 from boresnet.study import StudyError
+from boresnet.trial import close_process_group
 
 # Errors that are the user's or the machine's, not bugs: one line, exit status 2.
 USER_ERRORS = (
@@ -242,3 +243,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("boresnet: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        close_process_group()

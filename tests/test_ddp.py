@@ -94,7 +94,7 @@ from pathlib import Path
 import torch
 from boresnet.config import Config, DataConfig, ModelConfig, TrainerConfig
 from boresnet.module import ResNetClassifier
-from boresnet.trial import run_trial
+from boresnet.trial import close_process_group, run_trial
 
 
 original = ResNetClassifier._loss
@@ -119,6 +119,7 @@ result = run_trial(config, {"lr": 0.1})
 # One file per rank: both ranks print to the same stdout, and lines can interleave.
 rank = int(os.environ.get("LOCAL_RANK", "0"))
 Path(sys.argv[2], f"rank_{rank}.json").write_text(json.dumps(result.to_dict()))
+close_process_group()  # as the CLI does: gloo torn down at exit can abort the process
 """
 
 
