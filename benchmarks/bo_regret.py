@@ -87,6 +87,18 @@ METHODS = [
     "prototype",
 ]
 ALL_FAMILIES = [*FAMILIES, "table"]
+# boresnet and the peers every multi-parameter and robustness suite compares.
+AGAINST_PEERS = "boresnet,random,grid,tpe_short,gp_short"
+# Several SGD hyperparameters (issue 24), at budgets 10 and 20 (--budget, --out).
+MULTI_SUITE: dict[str, str | int] = {
+    "families": "momentum,lr_wd,lr_warmup,lr_mom_wd",
+    "methods": AGAINST_PEERS,
+}
+# The default families against the peers and the prototype (the robustness suites).
+DEFAULT_SUITE: dict[str, str | int] = {
+    "families": ",".join(ALL_FAMILIES),
+    "methods": f"{AGAINST_PEERS},prototype",
+}
 # The committed secondary runs (benchmarks/results/<name>): what each compares.
 SUITES: dict[str, dict[str, str | int]] = {
     "classic": {
@@ -94,36 +106,16 @@ SUITES: dict[str, dict[str, str | int]] = {
         "methods": "boresnet,boresnet_no_gap,boresnet_explore_to_end,random,grid,"
         "tpe_short,gp_short,prototype",
     },
-    # Several SGD hyperparameters (issue 24), at budgets 10 and 20 (--budget, --out).
-    "multi": {
-        "families": "momentum,lr_wd,lr_warmup,lr_mom_wd",
-        "methods": "boresnet,random,grid,tpe_short,gp_short",
-    },
+    "multi": MULTI_SUITE,
     # The measured lr x momentum surface of the CPU profile (issue 24; --budget, --out).
-    "multi_table": {
-        "families": "lr_momentum_table",
-        "methods": "boresnet,random,grid,tpe_short,gp_short",
-    },
+    "multi_table": {"families": "lr_momentum_table", "methods": AGAINST_PEERS},
     # Instances the defaults were never measured on (seeds from 1000 on; the tuned
     # defaults saw instances 0-29): does what won on the committed draws still win?
-    "held_out": {
-        "first_rep": 1000,
-        "families": ",".join(ALL_FAMILIES),
-        "methods": "boresnet,random,grid,tpe_short,gp_short,prototype",
-    },
-    "held_out_multi": {
-        "first_rep": 1000,
-        "reps": 30,
-        "families": "momentum,lr_wd,lr_warmup,lr_mom_wd",
-        "methods": "boresnet,random,grid,tpe_short,gp_short",
-    },
+    "held_out": {**DEFAULT_SUITE, "first_rep": 1000},
+    "held_out_multi": {**MULTI_SUITE, "first_rep": 1000, "reps": 30},
     # Twice the seeds' noise on the generated families: trials noisier than the CPU
     # profile's (another model, another precision) must not break the defaults.
-    "noise_x2": {
-        "noise_scale": 2.0,
-        "families": ",".join(ALL_FAMILIES),
-        "methods": "boresnet,random,grid,tpe_short,gp_short,prototype",
-    },
+    "noise_x2": {**DEFAULT_SUITE, "noise_scale": 2.0},
     "table_200_draws": {
         "families": "table",
         "table_reps": 200,
