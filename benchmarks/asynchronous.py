@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import optuna
 
-from boresnet.config import Config, ParamConfig, SearchConfig
-from boresnet.tuner import BayesianOptimizer, Pending
+from boresnet.config.schema import Config, ParamConfig, SearchConfig
+from boresnet.study.adapter import build_optimizer
+from boresnet.tuner import Pending
 
 # The spread of trial durations: a sigma of 0.5 puts the 10th and 90th percentiles at
 # about half and twice the median, as trials of different learning rates (divergences
@@ -107,7 +108,7 @@ def best_observed(xs: list[np.ndarray], ys: list[float]) -> np.ndarray | None:
 def run_boresnet(land, f, budget: int, seed: int, q: int, durations) -> AsyncRun:
     """The optimiser of ``boresnet bo`` (its defaults), told what runs as pending."""
     config = Config(search=SearchConfig(params=search_params(land), budget=budget), seed=seed)
-    opt = BayesianOptimizer.from_config(config)
+    opt = build_optimizer(config)
     running: dict[int, Pending] = {}
     tokens = itertools.count()
 

@@ -46,10 +46,10 @@ import matplotlib
 import numpy as np
 import optuna
 import torch
+from prototype import prototype_ei, prototype_gp
 
-from boresnet.config import Config, SearchConfig
-from boresnet.prototype import prototype_ei, prototype_gp
-from boresnet.tuner import BayesianOptimizer
+from boresnet.config.schema import Config, SearchConfig
+from boresnet.study.adapter import build_optimizer
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -144,7 +144,7 @@ def run_boresnet(
     """
     params = search_params(land)
     config = Config(search=SearchConfig(params=params, budget=budget, **search), seed=seed)
-    opt = BayesianOptimizer.from_config(config)
+    opt = build_optimizer(config)
     if not knows_budget:
         opt.budget = None
     xs, ys, overhead = [], [], 0.0

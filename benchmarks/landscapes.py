@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from boresnet.trial import BLOWN_UP_LOSS
+from boresnet.training.trial import BLOWN_UP_LOSS
 
 CHANCE = 2.30  # cross-entropy of a 10-class guess: what a model that learnt nothing scores
 

@@ -31,8 +31,8 @@ import torch
 import yaml
 from landscapes import Table, table_rows
 
-from boresnet.config import from_dict
-from boresnet.trial import run_trial
+from boresnet.config.schema import from_dict
+from boresnet.training.trial import run_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "data" / "lr_table.csv"

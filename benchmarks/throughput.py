@@ -45,16 +45,17 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 from torchmetrics.classification import MulticlassAccuracy
 
-from boresnet.cli import quiet_libraries
-from boresnet.config import ParamConfig, from_dict
-from boresnet.figures import close, draw_iteration
-from boresnet.module import random_translate
-from boresnet.space import SearchSpace
-from boresnet.trial import build_datamodule, build_module, build_trainer
+from boresnet.cli.main import quiet_libraries
+from boresnet.config.schema import ParamConfig, from_dict
+from boresnet.plots.common import close
+from boresnet.plots.iteration import draw_iteration
+from boresnet.training.classifier import random_translate
+from boresnet.training.trial import build_datamodule, build_module, build_trainer
 from boresnet.tuner import BayesianOptimizer
+from boresnet.tuner.space import SearchSpace
 
 try:  # earlier commits (host_before_after.sh) checked divergence in a callback
-    from boresnet.trial import DivergenceMonitor
+    from boresnet.training.trial import DivergenceMonitor
 except ImportError:  # now the module does, as its own hook
     DivergenceMonitor = None
 

@@ -1,15 +1,10 @@
 """boresnet: Bayesian optimisation of a ResNet-9's SGD learning rate on KMNIST.
 
-Imports run one way, from the command line down to the data:
-
-1. :mod:`boresnet.cli` (parsing, one-line errors);
-2. :mod:`boresnet.commands` (``train``, ``bo``, ``evaluate``, ``plot``);
-3. :mod:`boresnet.study`, :mod:`boresnet.report`, :mod:`boresnet.resume`;
-4. :mod:`boresnet.trial`, :mod:`boresnet.figures`;
-5. :mod:`boresnet.tuner` (the Bayesian optimiser, a package of one rule per module);
-6. :mod:`boresnet.config`, :mod:`boresnet.space`, :mod:`boresnet.journal`,
-   :mod:`boresnet.run_folder`, :mod:`boresnet.data`, :mod:`boresnet.device_loader`,
-   :mod:`boresnet.model`, :mod:`boresnet.module`.
+Subpackages, from the command line down: ``cli`` (parsing, commands), ``study`` (the
+loop, runners, journal, run folder, report), ``plots`` (figures), ``training`` (data,
+model, one trial), ``config`` (the typed schema) and ``tuner`` (the Bayesian optimiser,
+which imports nothing else from the package). ``tests/test_architecture.py`` states
+and checks the order.
 """
 
 import warnings

@@ -2,7 +2,7 @@
 
 import sys
 
-from boresnet.cli import main
+from boresnet.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boresnet.cli import main
+from boresnet.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = Path(os.environ.get("BORESNET_MINI_DATA", REPO.parent / "shared" / "data" / "kmnist-mini"))

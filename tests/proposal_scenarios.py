@@ -19,9 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from boresnet.config import ParamConfig
-from boresnet.space import SearchSpace
-from boresnet.tuner import BayesianOptimizer
+from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchSpace
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "proposals.json"
 LR = {"name": "lr", "low": 1e-3, "high": 10.0, "scale": "log"}
@@ -113,13 +111,19 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-def build(scenario: dict[str, Any]) -> BayesianOptimizer:
-    """A fresh optimiser for ``scenario``, told its fixed observations."""
-    space = SearchSpace([ParamConfig(**p) for p in scenario["params"]])
+def build(scenario: dict[str, Any], perturb: float = 0.0) -> BayesianOptimizer:
+    """A fresh optimiser for ``scenario``, told its fixed observations.
+
+    Args:
+        scenario: One of :data:`SCENARIOS`.
+        perturb: A relative change applied to every told value.
+    """
+    space = SearchSpace([ParamSpec(**p) for p in scenario["params"]])
     opt = BayesianOptimizer(space, **scenario["kwargs"])
     for x in scenario.get("told", []):
         params = {"lr": 10**x}
-        opt.tell(params, *LANDSCAPES[scenario["f"]](params))
+        value, status = LANDSCAPES[scenario["f"]](params)
+        opt.tell(params, None if value is None else value * (1 + perturb), status)
     return opt
 
 

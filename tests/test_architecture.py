@@ -1,4 +1,9 @@
-"""The package's import graph: one way down, no cycles, no imports hidden in functions."""
+"""The package's import graph: the one place that states the layer order, and checks it.
+
+Subpackages run top to bottom; a module may import any module of a lower subpackage,
+and within its own subpackage only the modules listed after it. The tuner is the
+bottom: it imports nothing else from ``boresnet``. No imports hide in functions.
+"""
 
 import ast
 from pathlib import Path
@@ -6,42 +11,52 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGE = REPO / "boresnet"
-# Top to bottom (docs/development.md): a module may import only modules of a lower
-# layer, or of its own layer that are listed after it. The tuner package sits between
-# the study's modules and the building blocks: its public face (``boresnet.tuner``)
-# on top, then its parts, each importing only those below it.
-LAYERS = [
-    ["__main__", "cli"],
-    ["commands"],
-    ["study", "report", "resume"],
-    ["engine", "figures", "maps", "trial"],
-    ["tuner"],
-    ["tuner.optimizer"],
-    ["tuner.rules"],
-    ["tuner.acquisition"],
-    ["tuner.exclusions"],
-    ["tuner.incumbent"],
-    ["tuner.surrogate"],
-    ["tuner.sampling"],
-    ["tuner.observations"],
-    [
-        "module",
-        "data",
-        "idx",
-        "device_loader",
-        "model",
-        "space",
-        "journal",
-        "run_folder",
-        "config",
-        "search_config",
-        "config_checks",
-        "prototype",
-        "faults",
-        "interrupts",
+# Top to bottom; within a subpackage, a module imports only those listed after it.
+LAYERS = {
+    "": ["__main__"],
+    "cli": ["cli", "cli.main", "cli.commands"],
+    "study": [
+        "study",
+        "study.loop",
+        "study.runners",
+        "study.artefacts",
+        "study.resume",
+        "study.report",
+        "study.adapter",
+        "study.journal",
+        "study.run_folder",
+        "study.lock",
+        "study.interrupts",
     ],
-]
-RANK = {name: (i, j) for i, layer in enumerate(LAYERS) for j, name in enumerate(layer)}
+    "plots": ["plots", "plots.summary", "plots.iteration", "plots.maps", "plots.common"],
+    "training": [
+        "training",
+        "training.trial",
+        "training.classifier",
+        "training.resnet",
+        "training.data",
+        "training.device_loader",
+        "training.idx",
+        "training.distributed",
+        "training.faults",
+    ],
+    "config": ["config", "config.schema", "config.search", "config.checks"],
+    "tuner": [
+        "tuner",
+        "tuner.optimizer",
+        "tuner.rules",
+        "tuner.acquisition",
+        "tuner.exclusions",
+        "tuner.incumbent",
+        "tuner.surrogate",
+        "tuner.sampling",
+        "tuner.observations",
+        "tuner.space",
+        "tuner.defaults",
+    ],
+    "files": ["atomic"],
+}
+RANK = {name: (i, j) for i, layer in enumerate(LAYERS.values()) for j, name in enumerate(layer)}
 
 
 def module_name(path: Path) -> str:
@@ -58,19 +73,19 @@ def modules() -> dict[str, Path]:
 def targets(node: ast.AST, known: set[str]) -> set[str]:
     """The package's modules an import statement names (``from boresnet.tuner import rules``
     names ``tuner.rules``; ``from boresnet.tuner import BayesianOptimizer``, ``tuner``)."""
-    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("boresnet."):
-        base = node.module.removeprefix("boresnet.")
-        subs = {f"{base}.{a.name}" for a in node.names} & known
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("boresnet"):
+        base = node.module.removeprefix("boresnet").removeprefix(".")
+        subs = {f"{base}.{a.name}".lstrip(".") for a in node.names} & known
         return subs if len(subs) == len(node.names) else subs | {base}
     if isinstance(node, ast.Import):
         return {
-            a.name.removeprefix("boresnet.") for a in node.names if a.name.startswith("boresnet.")
+            a.name.removeprefix("boresnet.") for a in node.names if a.name.startswith("boresnet")
         }
     return set()
 
 
 def imports(path: Path, known: set[str]) -> tuple[set[str], list[str]]:
-    """Package modules imported at module level, and any imports inside functions."""
+    """Package modules imported anywhere in the file, and any imports inside functions."""
     tree = ast.parse(path.read_text())
     top, nested = set(), []
     for node in ast.walk(tree):
@@ -98,13 +113,32 @@ def test_imports_run_one_way_and_none_hide_in_functions():
     assert hidden == [], f"imports inside functions: {hidden}"
 
 
-def test_an_upward_import_is_caught():
-    # The check itself can fail: the optimiser importing the study would be upward.
+def test_the_tuner_imports_nothing_else_from_the_package():
     known = set(modules())
-    node = ast.parse("from boresnet.study import start_study").body[0]
-    assert targets(node, known) == {"study"} and not RANK["study"] > RANK["tuner.optimizer"]
+    for name, path in modules().items():
+        if name.split(".")[0] == "tuner":
+            outside = {t for t in imports(path, known)[0] if t.split(".")[0] != "tuner"}
+            assert outside == set(), f"{name} imports {outside}"
+
+
+def test_the_top_of_the_package_stays_small():
+    top = [p.name for p in PACKAGE.glob("*.py")]
+    assert len(top) <= 4, top  # __init__, __main__ and atomic
+    sizes = {p: len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert max(sizes.values()) <= 400, max(sizes, key=sizes.get)
+
+
+def test_an_upward_import_is_caught():
+    # The check itself can fail: the optimiser importing the study would be upward, and
+    # the tuner importing the config would leave the tuner.
+    known = set(modules())
+    node = ast.parse("from boresnet.study.loop import start_study").body[0]
+    assert targets(node, known) == {"study.loop"}
+    assert not RANK["study.loop"] > RANK["tuner.optimizer"]
     node = ast.parse("from boresnet.tuner import acquisition, BayesianOptimizer").body[0]
     assert targets(node, known) == {"tuner", "tuner.acquisition"}
+    node = ast.parse("from boresnet.config.schema import Config").body[0]
+    assert targets(node, known) == {"config.schema"} and RANK["config.schema"] < RANK["tuner"]
 
 
 def test_no_private_attribute_of_jsonargparse():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from boresnet.cli import main
+from boresnet.cli.main import main
 
 CFG = ["--config", "configs/cpu.yaml"]
 

@@ -2,10 +2,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from boresnet.config import ConfigError, DataConfig, from_dict
-from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
-from boresnet.device_loader import DeviceLoader
-from boresnet.module import random_translate
+from boresnet.config.schema import ConfigError, DataConfig, from_dict
+from boresnet.training.classifier import random_translate
+from boresnet.training.data import DatasetError, KMNISTDataModule, load_kmnist
+from boresnet.training.device_loader import DeviceLoader
 from conftest import make_kmnist
 
 
@@ -171,7 +171,7 @@ def test_tile_train_repeats_images_for_timing(tiny_data):
 
 
 def test_loaded_split_is_cached_but_sees_file_changes(tiny_data):
-    from boresnet.data import load_normalised
+    from boresnet.training.data import load_normalised
 
     a = load_normalised(tiny_data, train=True)
     assert load_normalised(tiny_data, train=True) is a
@@ -198,7 +198,7 @@ def test_a_folder_with_only_the_test_files_serves_the_test_split(tmp_path):
 
 
 def test_overlap_between_training_and_test_images_is_counted(tmp_path):
-    from boresnet.data import overlap_count
+    from boresnet.training.data import overlap_count
     from conftest import write_idx
 
     clean = make_kmnist(tmp_path / "clean")

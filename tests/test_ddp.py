@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from boresnet.journal import read_journal
+from boresnet.study.journal import read_journal
 from conftest import REPO, TINY
 
 # A line that torch's C++ logging writes to stderr itself ("[rank0]:[E1202 13:51:32...]
@@ -92,9 +92,10 @@ NAN_ON_RANK_1 = """
 import json, os, sys
 from pathlib import Path
 import torch
-from boresnet.config import Config, DataConfig, ModelConfig, TrainerConfig
-from boresnet.module import ResNetClassifier
-from boresnet.trial import close_process_group, run_trial
+from boresnet.config.schema import Config, DataConfig, ModelConfig, TrainerConfig
+from boresnet.training.classifier import ResNetClassifier
+from boresnet.training.distributed import close_process_group
+from boresnet.training.trial import run_trial
 
 
 original = ResNetClassifier._loss

@@ -15,8 +15,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from boresnet.config import Config, DataConfig, ModelConfig, OptimConfig, TrainerConfig
-from boresnet.trial import build_datamodule, build_module, build_trainer
+from boresnet.config.schema import Config, DataConfig, ModelConfig, OptimConfig, TrainerConfig
+from boresnet.training.trial import build_datamodule, build_module, build_trainer
 
 SYNCING = {
     "aten::_local_scalar_dense",

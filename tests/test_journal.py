@@ -8,14 +8,8 @@ import warnings
 
 import pytest
 
-from boresnet.journal import (
-    JournalError,
-    RunFolderBusy,
-    RunLock,
-    TrialRecord,
-    append_record,
-    read_journal,
-)
+from boresnet.study.journal import JournalError, TrialRecord, append_record, read_journal
+from boresnet.study.lock import RunFolderBusy, RunLock
 
 
 def rec(i):
@@ -60,7 +54,7 @@ def test_nan_is_never_written(tmp_path):
 
 
 HOLD = (
-    "from boresnet.journal import RunLock; import sys, time\n"
+    "from boresnet.study.lock import RunLock; import sys, time\n"
     "with RunLock(sys.argv[1] + '/.lock'):\n    print('held', flush=True); time.sleep(60)\n"
 )
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from boresnet.trial import TrialResult
+from boresnet.training.trial import TrialResult
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))

@@ -6,14 +6,12 @@ import matplotlib.pyplot as plt
 import pytest
 from proposal_scenarios import LR, MOMENTUM, valley
 
-from boresnet.config import ParamConfig
-from boresnet.maps import draw_maps
-from boresnet.space import SearchSpace
-from boresnet.tuner import BayesianOptimizer, Pending
+from boresnet.plots.maps import draw_maps
+from boresnet.tuner import BayesianOptimizer, ParamSpec, Pending, SearchSpace
 
 
 def two_d(points) -> BayesianOptimizer:
-    space = SearchSpace([ParamConfig(**LR), ParamConfig(**MOMENTUM)])
+    space = SearchSpace([ParamSpec(**LR), ParamSpec(**MOMENTUM)])
     opt = BayesianOptimizer(space, seed=0, budget=10)
     for p in points:
         value, status = valley(p)
@@ -48,6 +46,6 @@ def test_the_map_before_a_model_exists_and_outside_two_dimensions():
     fig = draw_maps(opt, None)
     assert "initial design" in fig.axes[0].texts[0].get_text()
     plt.close(fig)
-    one_d = BayesianOptimizer(SearchSpace([ParamConfig(**LR)]), seed=0)
+    one_d = BayesianOptimizer(SearchSpace([ParamSpec(**LR)]), seed=0)
     with pytest.raises(ValueError, match="two searched parameters"):
         draw_maps(one_d, None)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from boresnet.model import ResidualBlock, ResNet, StageSpec, resnet9
+from boresnet.training.resnet import ResidualBlock, ResNet, StageSpec, resnet9
 
 
 @pytest.mark.parametrize("width", [4, 16, 64])

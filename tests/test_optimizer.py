@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from boresnet.config import Config, ParamConfig, SearchConfig
-from boresnet.figures import draw_confusion, draw_convergence, draw_iteration, iteration_title
-from boresnet.space import SearchSpace
+from boresnet.config.schema import Config, ParamConfig, SearchConfig
+from boresnet.plots.iteration import draw_iteration, iteration_title
+from boresnet.plots.summary import draw_confusion, draw_convergence
+from boresnet.study.adapter import build_optimizer
 from boresnet.tuner import BayesianOptimizer, SearchExhausted
-from boresnet.tuner.acquisition import EXPLORE_LENGTHSCALE
-from boresnet.tuner.exclusions import EDGE_OF_DIVERGENCE, open_to_improvement
+from boresnet.tuner.defaults import EDGE_OF_DIVERGENCE, EXPLORE_LENGTHSCALE
+from boresnet.tuner.exclusions import open_to_improvement
 from boresnet.tuner.observations import imputed_value
+from boresnet.tuner.space import SearchSpace
 
 LR = ParamConfig("lr", 1e-3, 10.0, "log")
 MOM = ParamConfig("momentum", 0.0, 0.99, "linear")
@@ -408,7 +410,7 @@ def test_initial_design_is_two_points_per_searched_parameter_within_the_budget()
     assert SearchConfig(params=three, budget=15).design_size == 6  # 0.4 * 15 exactly
     assert SearchConfig(params=three, budget=20).design_size == 6
     assert SearchConfig(params=three, budget=5).design_size == 4
-    opt = BayesianOptimizer.from_config(Config(search=SearchConfig(params=two)))
+    opt = build_optimizer(Config(search=SearchConfig(params=two)))
     assert opt.n_init == 4
 
 

@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from boresnet.config import ParamConfig
-from boresnet.space import SearchSpace
-from boresnet.tuner import BayesianOptimizer, SearchExhausted
+from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchExhausted, SearchSpace
 
 SEQUENCES = 100  # per dimension: 200 in all
 MIN_DISTANCE = 0.01
@@ -26,9 +24,9 @@ def random_space(rng, dims):
     low = 10 ** rng.uniform(-4, -1)
     # Now and then a range of a few hundredths of a decade: soon used up.
     span = rng.choice([rng.uniform(0.02, 0.06), rng.uniform(1, 4)])
-    params = [ParamConfig("lr", low, low * 10**span, "log")]
+    params = [ParamSpec("lr", low, low * 10**span, "log")]
     if dims == 2:
-        params.append(ParamConfig("momentum", 0.0, 0.99, "linear"))
+        params.append(ParamSpec("momentum", 0.0, 0.99, "linear"))
     return SearchSpace(params)
 
 

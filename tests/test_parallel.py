@@ -13,8 +13,8 @@ import time
 import pytest
 import ray
 
-from boresnet.cli import main
-from boresnet.journal import read_journal
+from boresnet.cli.main import main
+from boresnet.study.journal import read_journal
 from boresnet.tuner import BayesianOptimizer
 from conftest import REPO, bo_args, one_error
 

@@ -10,14 +10,12 @@ import torch
 from botorch.acquisition.logei import qLogExpectedImprovement
 from proposal_scenarios import LR, MOMENTUM, cliff, plateau, valley
 
-from boresnet.config import ParamConfig
-from boresnet.space import SearchSpace
-from boresnet.tuner import BayesianOptimizer, Pending
+from boresnet.tuner import BayesianOptimizer, ParamSpec, Pending, SearchSpace
 
 
 def optimizer(params=(LR,), budget: int = 10, **kwargs) -> BayesianOptimizer:
     """An optimiser over ``params`` with the config's defaults."""
-    space = SearchSpace([ParamConfig(**p) for p in params])
+    space = SearchSpace([ParamSpec(**p) for p in params])
     return BayesianOptimizer(space, seed=3, budget=budget, **kwargs)
 
 

@@ -18,11 +18,12 @@ import yaml
 from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard import SummaryWriter
 
-from boresnet import interrupts
-from boresnet.cli import main
-from boresnet.config import Config, to_dict
-from boresnet.journal import read_journal
-from boresnet.run_folder import RunFolder, atomic_path
+from boresnet.atomic import atomic_path
+from boresnet.cli.main import main
+from boresnet.config.schema import Config, to_dict
+from boresnet.study import interrupts
+from boresnet.study.journal import read_journal
+from boresnet.study.run_folder import RunFolder
 from conftest import REPO, bo_args, make_kmnist, one_error, write_idx
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
@@ -211,7 +212,7 @@ def test_a_full_disk_when_tensorboard_closes_is_one_line_after_a_complete_report
             super().close()
 
     monkeypatch.setattr(RecordWriter, "flush", full_flush)
-    monkeypatch.setattr("boresnet.study.SummaryWriter", StudyWriter)
+    monkeypatch.setattr("boresnet.study.loop.SummaryWriter", StudyWriter)
     assert main(bo(tiny_data, tmp_path / "run")) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and "TensorBoard's event file" in err, err
@@ -251,7 +252,7 @@ def test_a_stop_right_after_the_report_is_not_an_interruption(
     def sigterm(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("boresnet.study.write_summary_figures", sigterm)
+    monkeypatch.setattr("boresnet.study.loop.write_summary_figures", sigterm)
     assert main(bo(tiny_data, tmp_path / "run")) == 0
     out, err = capsys.readouterr()
     assert "interrupted" not in err and "stopped after the report was written" in err

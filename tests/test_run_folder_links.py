@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from boresnet.cli import main
-from boresnet.journal import read_journal
+from boresnet.cli.main import main
+from boresnet.study.journal import read_journal
 from conftest import bo_args, make_kmnist, one_error
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these

@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
-from boresnet.cli import main
-from boresnet.config import Config, to_dict
-from boresnet.journal import read_journal
+from boresnet.cli.main import main
+from boresnet.config.schema import Config, to_dict
+from boresnet.study.journal import read_journal
 from conftest import REPO, TINY
 
 

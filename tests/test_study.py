@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from boresnet.cli import main
-from boresnet.journal import read_journal
+from boresnet.cli.main import main
+from boresnet.study.journal import read_journal
 from conftest import REPO, TINY, bo_args, make_kmnist
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
@@ -168,7 +168,7 @@ def test_interrupt_abandons_trial_and_says_how_to_resume(study_data, tmp_path, s
 
 
 def test_failed_trial_is_recorded_and_study_goes_on(study_data, tmp_path, capsys, monkeypatch):
-    from boresnet.module import ResNetClassifier
+    from boresnet.training.classifier import ResNetClassifier
 
     original = ResNetClassifier.training_step
     calls = {"n": 0}
@@ -189,7 +189,7 @@ def test_failed_trial_is_recorded_and_study_goes_on(study_data, tmp_path, capsys
 
 
 def test_failures_in_a_row_stop_the_study(study_data, tmp_path, capsys, monkeypatch):
-    from boresnet.module import ResNetClassifier
+    from boresnet.training.classifier import ResNetClassifier
 
     def broken(self, batch, batch_idx):
         raise RuntimeError("device lost (simulated)")
@@ -226,7 +226,7 @@ def test_second_process_on_a_run_folder_is_refused(study_data, tmp_path, capsys)
     run = tmp_path / "run"
     assert run_main(capsys, *bo_args(study_data, run, 2))[0] == 0
     hold = (
-        "from boresnet.journal import RunLock; import sys, time\n"
+        "from boresnet.study.lock import RunLock; import sys, time\n"
         "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n"
     )
     holder = subprocess.Popen(
@@ -247,7 +247,7 @@ def test_unwritable_output_is_refused_before_training(study_data, tmp_path, caps
     def no_training(*args, **kwargs):
         raise AssertionError("a trial started although the output folder is unwritable")
 
-    monkeypatch.setattr("boresnet.study.run_trial", no_training)
+    monkeypatch.setattr("boresnet.study.runners.run_trial", no_training)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code, _, err = run_main(capsys, *bo_args(study_data, blocker / "run", 3))

@@ -4,9 +4,9 @@ import lightning as L
 import pytest
 import torch
 
-from boresnet.config import Config
-from boresnet.module import ResNetClassifier
-from boresnet.trial import build_datamodule, run_trial
+from boresnet.config.schema import Config
+from boresnet.training.classifier import ResNetClassifier
+from boresnet.training.trial import build_datamodule, run_trial
 
 
 def tiny_config(data_dir, **trainer) -> Config:
@@ -100,8 +100,8 @@ def test_device_loader_trains_exactly_like_the_dataloader(tiny_data):
 
 @pytest.mark.parametrize("name", ["cpu.yaml", "kmnist.yaml"])
 def test_shipped_configs_parse_and_fast_dev_run(name, tiny_data):
-    from boresnet.cli import build_parsers
-    from boresnet.config import config_from
+    from boresnet.cli.main import build_parsers
+    from boresnet.config.schema import config_from
     from conftest import REPO
 
     parser, _ = build_parsers()
@@ -119,8 +119,8 @@ def test_shipped_configs_parse_and_fast_dev_run(name, tiny_data):
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):
-    from boresnet.config import Config, TrainerConfig
-    from boresnet.trial import build_trainer
+    from boresnet.config.schema import Config, TrainerConfig
+    from boresnet.training.trial import build_trainer
 
     config = Config(trainer=TrainerConfig(accelerator="cpu", progress_bar=True))
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)

@@ -11,17 +11,24 @@ Layers, top to bottom (each imports only those below it):
 - :mod:`~boresnet.tuner.incumbent`: what is reported, and whether it sits at a bound;
 - :mod:`~boresnet.tuner.surrogate`: the objective and feasibility GPs;
 - :mod:`~boresnet.tuner.sampling`: seeds and Sobol points;
-- :mod:`~boresnet.tuner.observations`: what was told, and the models' data.
+- :mod:`~boresnet.tuner.observations`: what was told, and the models' data;
+- :mod:`~boresnet.tuner.space`: the parameters (:class:`ParamSpec`) and their coordinates;
+- :mod:`~boresnet.tuner.defaults`: every tuned default, each with its measured reason.
 
-``from boresnet.tuner import BayesianOptimizer`` is the one public path (the CLI, the
-benchmarks and the tests use it); docs/optimizer.md explains every rule.
+The tuner imports nothing else from ``boresnet``: it sees points, values and statuses.
+``from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchSpace`` is its public
+path (the study's adapter, the benchmarks and the tests use it); docs/optimizer.md
+explains every rule.
 """
 
+from boresnet.tuner.defaults import TunerSettings, design_size
 from boresnet.tuner.exclusions import SearchExhausted
-from boresnet.tuner.observations import DTYPE, Observation
+from boresnet.tuner.observations import DTYPE, STATUSES, Observation
 from boresnet.tuner.optimizer import BayesianOptimizer, Pending
 from boresnet.tuner.rules import is_final_step
+from boresnet.tuner.space import ParamSpec, SearchSpace
 
 __all__ = [
-    "DTYPE", "BayesianOptimizer", "Observation", "Pending", "SearchExhausted", "is_final_step",
+    "DTYPE", "STATUSES", "BayesianOptimizer", "Observation", "ParamSpec", "Pending",
+    "SearchExhausted", "SearchSpace", "TunerSettings", "design_size", "is_final_step",
 ]  # fmt: skip

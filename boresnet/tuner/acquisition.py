@@ -34,7 +34,7 @@ from botorch.models import ModelListGP, SingleTaskGP
 from botorch.optim import optimize_acqf
 from botorch.sampling import SobolQMCNormalSampler
 
-from boresnet.space import SearchSpace
+from boresnet.tuner.defaults import EXPLORE_LENGTHSCALE
 from boresnet.tuner.exclusions import (
     Exclusions,
     SearchExhausted,
@@ -43,19 +43,9 @@ from boresnet.tuner.exclusions import (
 )
 from boresnet.tuner.observations import DTYPE
 from boresnet.tuner.sampling import ACQUISITION_STREAM, sobol_unit, step_seed
+from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
 
-# The exploration step's model assumes features no wider than this length-scale (in
-# the unit cube, times sqrt(dimension) as in BoTorch's dimension-scaled prior): a GP
-# fitted to a plateau learns a long length-scale and is then sure a two-decade gap is
-# flat, where a narrow basin hides. 0.05: plateau median regret 0.0006 and p90 0.41,
-# pooled p90 0.028 (with neither this cap nor the sd trigger of the exploration rule:
-# 0.0016, 1.80 and 0.062; the sd trigger alone, 40 plateau instances: 0.0044 and
-# 1.89). At 0.1 the plateau's p90 was 1.95 and the table's median 0.0026 (0.0022),
-# while in 2-D it gave momentum a p90 of 0.15 (0.38 at 0.05) for the same median;
-# without the sqrt(dimension) factor momentum's median was 0.079, with it 0.052
-# (benchmarks/bo_regret.py).
-EXPLORE_LENGTHSCALE = 0.05
 # Salts of the restarts' seeds: which kind of step maximises.
 MODEL_STEP, EXPLORATION_STEP = 1, 2
 # Quasi-MC samples of the joint posterior (candidate + pending points) while trials run:

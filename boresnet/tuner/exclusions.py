@@ -17,20 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-from boresnet.space import SearchSpace
+from boresnet.tuner.defaults import EDGE_OF_DIVERGENCE, EXCLUDE_RADIUS, LOWER_BOUND_SD
 from boresnet.tuner.observations import DTYPE, Observation, coords_of
+from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
-
-# Neighbourhood of a failure that "exclude" removes, in search coordinates (decades).
-EXCLUDE_RADIUS = 0.1
-# Once something diverged, the exploration step looks only where the feasibility model
-# gives divergence some chance (P from this value to 0.5), while any such point is left:
-# toward the failures, where SGD's optimum often lies (and, in lr x momentum, the narrow
-# valley of effective rate below them), not in far gaps it is sure will train, at rates
-# too small to learn. Against exploring every gap alike: momentum median regret 0.052 ->
-# 0.049 and p90 0.38 -> 0.16, cliff 0.0017 -> 0.0009, wide 0.0010 -> 0.0008 (development
-# runs of benchmarks/bo_regret.py, 20 instances each); from 0.2 instead: wide 0.0011.
-EDGE_OF_DIVERGENCE = 0.05
 
 
 class SearchExhausted(RuntimeError):
@@ -120,19 +110,6 @@ class Exclusions:
             same = (candidates[:, others] - x[others]).abs() <= radius[others]
             mask |= (candidates[:, j] >= x[j]) & same.all(-1)
         return mask
-
-
-# A point is worth a look elsewhere only where the honest GP cannot rule it out: its mean
-# minus this many sd below the incumbent. The gap step: without this bound the momentum
-# family paid for holes between known-bad points (2-D median regret 0.071 instead of
-# 0.049 in development runs); with 1 sd Forrester's p90 stayed at 5.04. The exploration
-# step with two or more parameters (acquisition.maximise), budget 20, 30 instances each,
-# median regret without -> with: momentum 0.026 -> 0.014, lr_wd 0.0081 -> 0.0033,
-# lr_warmup 0.015 -> 0.0085, lr_mom_wd 0.053 -> 0.047, the measured lr x momentum table
-# 0.016 -> 0.0084; at budget 10 two instances in 30 change per family (lr_mom_wd 0.12 ->
-# 0.16). Not in 1-D exploration: the plateau's p90 went 0.41 -> 1.95, a basin hidden in a
-# plateau being what exploration is for (docs/benchmarks.md).
-LOWER_BOUND_SD = 2.0
 
 
 def open_to_improvement(surrogate: Surrogate, points: torch.Tensor) -> torch.Tensor:

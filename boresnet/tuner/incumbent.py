@@ -10,13 +10,10 @@ from collections.abc import Sequence
 
 import torch
 
-from boresnet.space import SearchSpace
+from boresnet.tuner.defaults import BOUND_MARGIN
 from boresnet.tuner.observations import DTYPE, Observation, coords_of
+from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
-
-# An incumbent this close to a bound (decades, or this fraction of a linear range) is
-# "at" the bound.
-BOUND_MARGIN = 0.1
 
 
 def best_index(

@@ -3,7 +3,7 @@
 An :class:`Observation` is one evaluated point with its status. The objective GP sees
 the successes (with ``failures="impute"``, the failures too, at the worst finite value),
 with the log transform applied; the feasibility GP sees every point as +1 (trained) or
--1 (failed or diverged). Both in *search coordinates* (:mod:`boresnet.space`).
+-1 (failed or diverged). Both in *search coordinates* (:mod:`boresnet.tuner.space`).
 """
 
 from __future__ import annotations
@@ -14,20 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
-from boresnet.space import SearchSpace
+from boresnet.tuner.defaults import LOG_SHIFT_FRACTION
+from boresnet.tuner.space import SearchSpace
 
 DTYPE = torch.double
 STATUSES = ("ok", "diverged", "failed")
-# Where the log transform meets a value at or below zero (a validation error of 0, or a
-# test function that goes negative), it models log(y - shift), the shift putting the
-# lowest value this fraction of the observed range above zero (a loss curve's minimum
-# sits at about 0.04 of its range: 0.095 over 2.2 on benchmarks/data/lr_table.csv).
-# A floor at 1e-6 instead made every such value the same outlier: median regret on
-# forrester 5.18 (its local minimum is 5.04 above the global one), gramacy_lee 0.59,
-# six_hump_camel 0.56; shifted 0.0039, 0.34, 0.28 (benchmarks/results/classic). Runs of
-# fractions 0.01-0.2 gave the same medians; 0.5 and 1 (nearer no log) were worse on
-# six_hump_camel.
-LOG_SHIFT_FRACTION = 0.05
 
 
 @dataclass

@@ -15,28 +15,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from botorch.acquisition import AcquisitionFunction
 
-from boresnet.config import Config
-from boresnet.config_checks import check_tuner_choices
-from boresnet.journal import TrialRecord
-from boresnet.search_config import SearchConfig, design_size
-from boresnet.space import SearchSpace
 from boresnet.tuner import acquisition, rules
+from boresnet.tuner.defaults import GAP_AFTER_MODEL_STEPS, SETTINGS, TunerSettings, design_size
 from boresnet.tuner.exclusions import Exclusions, SearchExhausted
 from boresnet.tuner.incumbent import best_index, incumbent_at_bound
 from boresnet.tuner.observations import DTYPE, Observation
 from boresnet.tuner.sampling import ACQUISITION_STREAM, step_seed
+from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
-
-# The optimiser's arguments that are ``search`` fields of the same name.
-SETTINGS = (
-    "acquisition", "num_restarts", "raw_samples", "transform", "failures", "kernel",
-    "feasibility_trend", "min_distance", "explore_after", "gap_radius",
-)  # fmt: skip
 
 
 class Pending(NamedTuple):
@@ -54,7 +45,7 @@ class Pending(NamedTuple):
 class BayesianOptimizer:
     """Minimise a black-box function over a :class:`SearchSpace`.
 
-    Every default is the config's (:class:`~boresnet.config.SearchConfig`, where each is
+    Every default is :class:`~boresnet.tuner.defaults.TunerSettings`' (where each is
     measured), so the optimiser used directly behaves as ``boresnet bo`` does.
 
     Args:
@@ -63,62 +54,43 @@ class BayesianOptimizer:
         seed: Seeds every random choice, so the same observations always give the same
             proposals (:mod:`~boresnet.tuner.sampling`).
         budget: The study's number of evaluations, if known: the last one refines.
-        acquisition, num_restarts, raw_samples, transform, failures, kernel,
-            feasibility_trend, min_distance, explore_after, gap_radius: as the ``search``
-            field of the same name (:class:`~boresnet.config.SearchConfig`; what each
-            does: docs/optimizer.md).
+        **settings: Any field of :class:`~boresnet.tuner.defaults.TunerSettings`
+            (what each does: docs/optimizer.md).
+
+    Raises:
+        ValueError: A setting out of its range or list.
     """
 
     def __init__(
         self,
         space: SearchSpace,
         n_init: int | None = None,
-        acquisition: str = SearchConfig.acquisition,
-        num_restarts: int = SearchConfig.num_restarts,
-        raw_samples: int = SearchConfig.raw_samples,
         seed: int = 0,
-        transform: str = SearchConfig.transform,
-        failures: str = SearchConfig.failures,
-        kernel: str = SearchConfig.kernel,
-        feasibility_trend: bool = SearchConfig.feasibility_trend,
-        min_distance: float = SearchConfig.min_distance,
-        explore_after: int | None = SearchConfig.explore_after,
-        gap_radius: float | None = SearchConfig.gap_radius,
         budget: int | None = None,
+        **settings: Any,
     ) -> None:
-        check_tuner_choices(
-            acquisition=acquisition, transform=transform, failures=failures, kernel=kernel
-        )
+        unknown = set(settings) - set(SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown tuner settings: {sorted(unknown)}")
+        self.settings = TunerSettings(**settings)
         self.space = space
         self.n_init = design_size(space.dim, budget, n_init)
-        self.acquisition = acquisition
-        self.num_restarts = num_restarts
-        self.raw_samples = raw_samples
         self.seed = seed
-        self.transform = transform
-        self.failures = failures
-        self.kernel = kernel
-        self.feasibility_trend = feasibility_trend
-        self.min_distance = min_distance
-        self.explore_after = explore_after
-        self.gap_radius = gap_radius
         self.budget = budget
+        self.acquisition = self.settings.acquisition
+        self.num_restarts = self.settings.num_restarts
+        self.raw_samples = self.settings.raw_samples
+        self.transform = self.settings.transform
+        self.failures = self.settings.failures
+        self.kernel = self.settings.kernel
+        self.feasibility_trend = self.settings.feasibility_trend
+        self.min_distance = self.settings.min_distance
+        self.explore_after = self.settings.explore_after
+        self.gap_radius = self.settings.gap_radius
         self.observations: list[Observation] = []
         self._surrogate: tuple[int, Surrogate] | None = None
         self._proposal: tuple[int, dict[str, float], str] | None = None
         self.last_proposal_kind = "sobol"
-
-    @classmethod
-    def from_config(cls, config: Config, records: Sequence[TrialRecord] = ()) -> BayesianOptimizer:
-        """Build the optimiser a config describes, told every journal record in order."""
-        s = config.search
-        settings = {name: getattr(s, name) for name in SETTINGS}
-        opt = cls(
-            SearchSpace(s.params), s.design_size, seed=config.seed, budget=s.budget, **settings
-        )
-        for r in records:
-            opt.tell(r.params, r.objective, r.status)
-        return opt
 
     def tell(
         self, params: dict[str, float], value: float | None, status: str = "ok"
@@ -259,7 +231,7 @@ class BayesianOptimizer:
         if (
             self.gap_radius is not None
             and "gap" not in running
-            and count >= self.n_init + rules.GAP_AFTER_MODEL_STEPS
+            and count >= self.n_init + GAP_AFTER_MODEL_STEPS
             and rules.refining(self.space, self.best(), coords)
         ):
             centre, radius = self.gap_point(X_pending)

@@ -19,7 +19,13 @@ from collections.abc import Sequence
 
 import torch
 
-from boresnet.space import SearchSpace
+from boresnet.tuner.defaults import (
+    DESIGN_LOOKAHEAD,
+    FINAL_STEPS_WITHOUT_EXPLORING,
+    GAP_CANDIDATES,
+    MIN_RELATIVE_GAIN,
+    REFINING_RADIUS,
+)
 from boresnet.tuner.exclusions import (
     Exclusions,
     SearchExhausted,
@@ -28,44 +34,8 @@ from boresnet.tuner.exclusions import (
 )
 from boresnet.tuner.observations import DTYPE, Observation
 from boresnet.tuner.sampling import sobol_unit
+from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
-
-# Forced exploration: a proposal the GP expects to improve the incumbent by less than a
-# worthwhile gain (its noise estimate; on the log scale at least 3%), at a point whose
-# value it already knows to within that gain (posterior sd), is not worth an evaluation
-# (on a plateau it chases noise along a drift): the step explores instead.
-# 3% rather than 1%: in development runs of benchmarks/bo_regret.py, 2% and 3% lowered
-# the plateau family's median regret from 0.0044 to 0.0020 and momentum's from 0.083
-# to 0.065 / 0.055; 5% was no better. "Already known" (sd below the gain) rather than
-# "within 0.1 decades of an evaluated point": steps of 0.1-0.2 decades along a plateau
-# escaped the distance test (40 plateau instances: median 0.0059, 0.0044 with the sd
-# test); with the exploration length-scale, keeping the distance test as well raised
-# the cliff family's median from 0.0017 to 0.0040.
-MIN_RELATIVE_GAIN = 0.03
-# The gap step fires only while the model's proposal lies this close to the incumbent
-# (a fraction of the range, divided by sqrt(dimensions)): it is refining, not exploring.
-# 0.1 is the one radius measured (not tuned). Without the condition (development runs,
-# 20 instances): momentum 0.049 -> 0.039 and six_hump_camel 0.32 -> 0.24, but Levy's
-# p90 0.008 -> 0.11 and Forrester's median 0.0008 -> 0.0016; the rest equal. Kept.
-REFINING_RADIUS = 0.1
-# Candidates drawn (scrambled Sobol) to find the largest hole.
-GAP_CANDIDATES = 2048
-# Model steps before the first gap step: the design alone leaves every range half
-# empty. After one (development runs): six_hump_camel 0.32 -> 0.41, plateau 0.0014 ->
-# 0.0019; Forrester 0.0008 -> 0.0005, the rest about equal.
-GAP_AFTER_MODEL_STEPS = 2
-# At the last evaluation of the budget the model's own choice stands: no exploration
-# and no gap step. Against exploring to the end (development runs, 20 instances per
-# family, the classic functions too): median regret cliff 0.0029 -> 0.0025,
-# two_minima 0.0014 -> 0.0011, wide 0.0008 -> 0.0005, Forrester 0.0008 -> 0.0005,
-# Levy 0.0014 -> 0.0005, six_hump_camel 0.32 -> 0.26, the rest equal, pooled 0.00065 ->
-# 0.00045 at the same p90. The last two evaluations: the plateau's p90 0.41 -> 1.2.
-# The last one minimising the posterior mean instead of log-EI: pooled 0.00065. The
-# committed benchmark agrees (boresnet_explore_to_end rows: docs/benchmarks.md), and
-# the measured table on 200 draws went from 0.58x random search's regret to 0.47x.
-FINAL_STEPS_WITHOUT_EXPLORING = 1
-# Sobol points looked at per design step for one that no rule excludes.
-DESIGN_LOOKAHEAD = 64
 
 
 def is_final_step(n: int, budget: int | None) -> bool:

@@ -22,7 +22,6 @@ from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scal
 from gpytorch.means import LinearMean, Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from boresnet.space import SearchSpace
 from boresnet.tuner.observations import (
     DTYPE,
     Observation,
@@ -32,6 +31,7 @@ from boresnet.tuner.observations import (
     objective_data,
 )
 from boresnet.tuner.sampling import GP_STREAM, step_seed
+from boresnet.tuner.space import SearchSpace
 
 # Relative spread below which outcomes count as constant: fitting a GP to constant data
 # (e.g. one success with failures imputed at its value, a spread of ~1e-17) is noise.

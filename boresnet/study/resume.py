@@ -14,10 +14,10 @@ from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
 
-from boresnet.config import Config, config_from, from_dict, to_dict
-from boresnet.journal import JournalError, read_journal
-from boresnet.run_folder import RunFolder, RunFolderError
-from boresnet.space import SearchSpace
+from boresnet.config.schema import Config, config_from, from_dict, to_dict
+from boresnet.study.adapter import search_space
+from boresnet.study.journal import JournalError, read_journal
+from boresnet.study.run_folder import RunFolder, RunFolderError
 
 # Fields a resumed study may change: none of them changes what a trial computes. The
 # data folder may move, but the study checks that its content is the same (every
@@ -100,7 +100,7 @@ def load_run_config(folder: RunFolder) -> Config:
 
 def check_journal(config: Config, folder: RunFolder) -> None:
     """Refuse a journal written for another search space or config."""
-    search = SearchSpace(config.search.params)
+    search = search_space(config)
     space = search.describe()
     sha = study_fingerprint(config)
     records = read_journal(folder.journal, check_params=search.check)

@@ -1,14 +1,16 @@
 """Validation of the typed config: one-line errors that name the field.
 
-The config dataclasses (:mod:`boresnet.config`, :mod:`boresnet.search_config`) call these
-in ``__post_init__``; the tuner used directly (:mod:`boresnet.tuner`) calls
-:func:`check_tuner_choices`. One owner for each check.
+The config dataclasses (:mod:`boresnet.config.schema`, :mod:`boresnet.config.search`)
+call these in ``__post_init__``. The tuner's lists of choices are its own
+(:mod:`boresnet.tuner.defaults`); :func:`check_tuner_choices` names the config field.
 """
 
 from __future__ import annotations
 
 import types
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from boresnet.tuner.defaults import check_choices
 
 
 class ConfigError(ValueError):
@@ -66,26 +68,15 @@ def _describe(hint: Any) -> str:
     return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
-# The tuner's choices, one list each: checked for a config (SearchConfig) and for the
-# optimiser used directly (boresnet.tuner), by check_tuner_choices alone.
-TUNER_CHOICES = {
-    "acquisition": ("logei", "ei"),
-    "transform": ("none", "log"),
-    "failures": ("feasibility", "exclude", "impute"),
-    "kernel": ("matern", "rbf"),
-}
-
-
 def check_tuner_choices(**values: str) -> None:
     """Raise :class:`ConfigError` naming ``search.<field>`` for a value not in its list.
+
+    The lists are the tuner's own (:data:`boresnet.tuner.defaults.CHOICES`).
 
     Args:
         **values: ``acquisition``, ``transform``, ``failures`` and/or ``kernel``.
     """
-    for name, value in values.items():
-        allowed = TUNER_CHOICES[name]
-        require(
-            value in allowed,
-            f"search.{name}",
-            f"unknown {name} {value!r}; allowed: {', '.join(allowed)}",
-        )
+    try:
+        check_choices(**values)
+    except ValueError as err:
+        raise ConfigError(f"search.{err}") from err

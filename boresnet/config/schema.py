@@ -1,7 +1,7 @@
 """The typed configuration schema: one dataclass per concern, validated on creation.
 
 YAML files in ``configs/`` and command-line overrides (``--trainer.devices 2``) are
-parsed into these classes by :mod:`jsonargparse` (see :mod:`boresnet.cli`); unknown and
+parsed into these classes by :mod:`jsonargparse` (see :mod:`boresnet.cli.main`); unknown and
 ill-typed fields are rejected there, value ranges here, each error naming its field.
 """
 
@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from boresnet.config_checks import ConfigError, check_fields, require
-from boresnet.search_config import ParamConfig, SearchConfig
+from boresnet.config.checks import ConfigError, check_fields, require
+from boresnet.config.search import ParamConfig, SearchConfig
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EngineConfig", "ModelConfig", "OptimConfig"]
 __all__ += ["ParamConfig"]

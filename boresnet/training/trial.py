@@ -26,11 +26,11 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 
-from boresnet.config import Config, ConfigError, with_params
-from boresnet.data import DatasetError, KMNISTDataModule, load_kmnist
-from boresnet.faults import MachineFault, is_machine_fault
-from boresnet.module import ResNetClassifier
-from boresnet.run_folder import atomic_path
+from boresnet.atomic import atomic_path
+from boresnet.config.schema import Config, ConfigError, with_params
+from boresnet.training.classifier import ResNetClassifier
+from boresnet.training.data import DatasetError, KMNISTDataModule, load_kmnist
+from boresnet.training.faults import MachineFault, is_machine_fault
 
 # A validation loss this many times chance level (ln 10 for 10 classes) means the weights
 # blew up without reaching NaN: lr = 10 on the CPU profile ended at 1.7e7 and 4.7e10
@@ -311,15 +311,3 @@ def save_checkpoint(trainer: L.Trainer, target: Path) -> None:
         return
     with atomic_path(target) as tmp:
         trainer.save_checkpoint(str(tmp), weights_only=True)
-
-
-def close_process_group() -> None:
-    """End the process group a data-parallel trial left open (no-op without one).
-
-    Lightning keeps it between fits, so that a study's trials reuse it. Left to the
-    interpreter's exit, gloo's threads are torn down unjoined: the process then aborts
-    after its work is done ("terminate called without an active exception", exit -6;
-    one run in six of ``tests/test_ddp.py``'s NaN-on-one-rank script).
-    """
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()

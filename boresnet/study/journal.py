@@ -1,4 +1,4 @@
-"""The study's journal (``trials.jsonl``): typed trial records, and the run folder's lock.
+"""The study's journal (``trials.jsonl``): typed trial records, read and appended.
 
 Each finished trial is one JSON line, written with a single ``write``, flushed and
 fsynced before the study moves on, so a kill at any moment loses at most the trial in
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import fcntl
 import json
 import math
 import os
@@ -22,17 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-STATUSES = ("ok", "diverged", "failed")
+from boresnet.tuner import STATUSES
 
 
 class JournalError(RuntimeError):
     """The journal cannot be used; the message names the file and line."""
-
-
-class RunFolderBusy(RuntimeError):
-    """Another process holds the run folder's lock."""
 
 
 def _number(value: Any) -> bool:
@@ -249,58 +242,3 @@ def append_record(path: str | os.PathLike, record: TrialRecord) -> None:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
-
-
-def kernel_lock_holds(lock_file: Path) -> bool:
-    """Whether the kernel refuses a second ``flock`` of the (held) lock file.
-
-    Called while this process holds the lock: a second open file description of the
-    same file must then be refused. Where ``flock`` is missing or a no-op, it is not.
-    """
-    try:
-        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False  # no lock file: the lock is not a flock of it
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        return err.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-class RunLock:
-    """An exclusive lock on a run folder, released by the OS if the owner dies.
-
-    Args:
-        lock_file: The folder's lock file.
-    """
-
-    def __init__(self, lock_file: str | os.PathLike) -> None:
-        self.lock_file = Path(lock_file)
-        self._lock = FileLock(str(self.lock_file), timeout=0)
-
-    def __enter__(self) -> RunLock:
-        try:
-            self._lock.acquire()
-        except Timeout as err:
-            raise RunFolderBusy(
-                f"run folder {self.lock_file.parent} is in use by another boresnet process; "
-                "wait for it to finish or stop it first"
-            ) from err
-        if not kernel_lock_holds(self.lock_file):
-            # filelock falls back to a marker file where flock is missing (some network
-            # file systems): that marker survives a SIGKILL of its owner.
-            warnings.warn(
-                f"the file system of {self.lock_file.parent} has no kernel file locks "
-                "(flock): two processes could run this study at once, and if this one is "
-                f"killed, delete {self.lock_file} before resuming",
-                stacklevel=2,
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()

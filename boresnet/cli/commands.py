@@ -17,17 +17,22 @@ from typing import Any
 import numpy as np
 from jsonargparse import ArgumentParser, Namespace
 
-from boresnet.config import Config, config_from
-from boresnet.data import overlap_count
-from boresnet.figures import close, draw_confusion, save_iteration_figure
-from boresnet.interrupts import forget_interrupts, handle_interrupt
-from boresnet.journal import read_journal
-from boresnet.report import CheckpointError, test_checkpoint, write_summary_figures
-from boresnet.resume import check_resume, load_run_config
-from boresnet.run_folder import RunFolder, new_run_dir
-from boresnet.space import SearchSpace
-from boresnet.study import is_primary, start_study
-from boresnet.trial import check_hardware, run_trial
+from boresnet.config.schema import Config, config_from
+from boresnet.study.adapter import search_space
+from boresnet.study.artefacts import (
+    save_iteration_figure,
+    write_confusion_figure,
+    write_summary_figures,
+)
+from boresnet.study.interrupts import forget_interrupts, handle_interrupt
+from boresnet.study.journal import read_journal
+from boresnet.study.loop import start_study
+from boresnet.study.report import CheckpointError, test_checkpoint
+from boresnet.study.resume import check_resume, load_run_config
+from boresnet.study.run_folder import RunFolder, new_run_dir
+from boresnet.training.data import overlap_count
+from boresnet.training.distributed import is_primary
+from boresnet.training.trial import check_hardware, run_trial
 
 EXIT_OK, EXIT_NO_RESULT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -72,7 +77,7 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
     forget_interrupts()
     previous = {s: signal.signal(s, handle_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        summary = start_study(config, folder, resume=bool(ns.resume))
+        report = start_study(config, folder, resume=bool(ns.resume))
     except KeyboardInterrupt:
         done = len(read_journal(folder.journal))
         summary = folder.read_summary() if is_primary() else None
@@ -95,7 +100,7 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return EXIT_OK if summary.get("best_objective") is not None else EXIT_NO_RESULT
+    return EXIT_OK if report.best_objective is not None else EXIT_NO_RESULT
 
 
 def cmd_evaluate(run_dir: str, data_dir: str | None, accelerator: str = "auto") -> int:
@@ -145,15 +150,13 @@ def cmd_plot(run_dir: str) -> int:
     """
     folder = RunFolder(run_dir)
     config: Config = load_run_config(folder)
-    records = read_journal(folder.journal, check_params=SearchSpace(config.search.params).check)
+    records = read_journal(folder.journal, check_params=search_space(config).check)
     for k in range(2, len(records) + 1):
         save_iteration_figure(config, folder, records[:k])
     write_summary_figures(config, folder, records)
     summary = folder.read_summary()
     if summary and summary.get("confusion_matrix"):
-        fig = draw_confusion(np.array(summary["confusion_matrix"]), summary["test_acc"])
-        folder.save(folder.figure("confusion"), lambda path: fig.savefig(path, dpi=110))
-        close(fig)
+        write_confusion_figure(folder, np.array(summary["confusion_matrix"]), summary["test_acc"])
     print(
         f"redrew {max(len(records) - 1, 0)} iteration figures and the summaries "
         f"in {Path(folder.figures)}"

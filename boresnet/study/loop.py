@@ -19,30 +19,24 @@ from typing import Any, TextIO
 
 from torch.utils.tensorboard import SummaryWriter
 
-from boresnet.config import Config, to_dict
-from boresnet.engine import RayEngine, Running
-from boresnet.faults import MachineFault
-from boresnet.figures import save_iteration_figure
-from boresnet.interrupts import raise_if_interrupted
-from boresnet.journal import RunLock, TrialRecord, append_record, next_index, read_journal
-from boresnet.report import report_text, summarise, write_report, write_summary_figures
-from boresnet.resume import fingerprinted_fields, study_fingerprint
-from boresnet.run_folder import RUN_DIR_ENV, RunFolder
-from boresnet.space import SearchSpace
-from boresnet.trial import TrialResult, check_data, run_trial
+from boresnet.config.schema import Config, to_dict
+from boresnet.study.adapter import build_optimizer, search_space
+from boresnet.study.artefacts import save_iteration_figure, write_report, write_summary_figures
+from boresnet.study.interrupts import raise_if_interrupted
+from boresnet.study.journal import TrialRecord, append_record, next_index, read_journal
+from boresnet.study.lock import RunLock
+from boresnet.study.report import StudyReport, report_text, test_incumbent
+from boresnet.study.resume import fingerprinted_fields, study_fingerprint
+from boresnet.study.run_folder import RUN_DIR_ENV, RunFolder
+from boresnet.study.runners import RayRunner, Running, SerialRunner
+from boresnet.training.distributed import is_primary
+from boresnet.training.faults import MachineFault
+from boresnet.training.trial import TrialResult, check_data
 from boresnet.tuner import BayesianOptimizer, Pending, SearchExhausted
 
 
 class StudyError(RuntimeError):
     """The study cannot go on (e.g. too many failed trials in a row)."""
-
-
-def is_primary() -> bool:
-    """Whether this process is global rank 0 (the one that writes files)."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
-        if int(os.environ.get(var, "0") or 0) != 0:
-            return False
-    return True
 
 
 class Study:
@@ -99,7 +93,7 @@ class Study:
             seed=seed,
             proposal=kind,
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            space=SearchSpace(self.config.search.params).describe(),
+            space=search_space(self.config).describe(),
             config_sha=study_fingerprint(self.config),
             data_sha=self.data_sha,
             pending=pending,
@@ -190,10 +184,10 @@ class Study:
             self._log_scalars(opt, rec)
         self._progress(opt, rec, len(records), running)
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> StudyReport:
         """Run the study to its budget (continuing a journal) and write the report."""
         started = time.perf_counter()
-        space = SearchSpace(self.config.search.params)
+        space = search_space(self.config)
         records = read_journal(self.folder.journal, repair=self.primary, check_params=space.check)
         budget = self.config.search.budget
         # Other data than the journal's trials were trained on stops here (a moved data
@@ -210,77 +204,55 @@ class Study:
             for k in range(2, len(records) + 1):
                 if not self.folder.iteration_figure(k).exists():
                     self._draw(records, k)
-        opt = BayesianOptimizer.from_config(self.config, records)
+        opt = build_optimizer(self.config, records)
         failures = 0
         for r in reversed(records):
             if r.status != "failed":
                 break
             failures += 1
-        if self.config.search.parallel > 1:
-            stopped = self._run_parallel(opt, records, failures)
-        else:
-            stopped = self._run_sequential(opt, records, failures)
+        stopped = self._run_trials(opt, records, failures)
         if self.primary:
             self._prune_checkpoints(opt, records)
-        summary, _ = summarise(
+        report = test_incumbent(
             self.config, self.folder, records, opt, time.perf_counter() - started
         )
-        summary["stopped_early"] = stopped
+        report.stopped_early = stopped
         if self.primary:
-            write_report(self.folder, summary, self.writer)
-            self.say(report_text(self.config, self.folder, summary))
+            write_report(self.folder, report, self.writer)
+            self.say(report_text(report, self.folder.summary))
             write_summary_figures(self.config, self.folder, records, self.writer)
             self.close_writer()
-        return summary
+        return report
 
-    def _run_sequential(
+    def runner(self) -> SerialRunner | RayRunner:
+        """Where the trials run: this process, or Ray for ``search.parallel`` > 1."""
+        if self.config.search.parallel > 1:
+            return RayRunner(self.config)
+        return SerialRunner(self.config)
+
+    def _run_trials(
         self, opt: BayesianOptimizer, records: list[TrialRecord], failures: int
     ) -> str | None:
-        """One trial after another in this process, to the budget; why it stopped early."""
-        while len(records) < self.config.search.budget:
-            raise_if_interrupted()  # a Ctrl-C swallowed during the last trial stops here
-            self._check_failures(failures, records)
-            try:
-                params = opt.ask()
-            except SearchExhausted:
-                return self._exhausted(records)
-            kind = opt.last_proposal_kind
-            index = next_index(records)
-            seed = self.config.seed + index
-            try:
-                result = run_trial(self.config, params, seed=seed, **self._trial_paths(index))
-            except MachineFault as err:
-                raise MachineFault(
-                    f"{err}; trial {index + 1} was not journalled: resume with "
-                    f"boresnet bo --resume {shlex.quote(str(self.folder))}"
-                ) from err
-            self._finish(opt, records, self._record(index, params, result, seed, kind))
-            failures = failures + 1 if result.status == "failed" else 0
-            self._draw(records, len(records), opt)
-        return None
-
-    def _run_parallel(
-        self, opt: BayesianOptimizer, records: list[TrialRecord], failures: int
-    ) -> str | None:
-        """Up to ``search.parallel`` trials in flight on Ray; a new proposal as each ends.
+        """Up to ``search.parallel`` trials in flight; a new proposal as each ends.
 
         Each proposal is told the points still running (``pending``); the journal gets
         one line per finished trial, in the order they finish. Leaving (an error, a
-        Ctrl-C) cancels what still runs and stops the local Ray.
+        Ctrl-C) cancels what still runs. Returns why the study stopped early, if it did.
         """
         budget, parallel = self.config.search.budget, self.config.search.parallel
         index, stopped = next_index(records), None
-        with RayEngine(self.config) as engine:
-            self.say(f"up to {parallel} trials at once on {engine.describe()}")
+        with self.runner() as runner:
+            if parallel > 1:
+                self.say(f"up to {parallel} trials at once on {runner.describe()}")
             while True:
                 while (
                     stopped is None
-                    and len(engine.running) < parallel
-                    and len(records) + len(engine.running) < budget
+                    and len(runner.running) < parallel
+                    and len(records) + len(runner.running) < budget
                 ):
-                    raise_if_interrupted()
+                    raise_if_interrupted()  # a Ctrl-C swallowed during a trial stops here
                     self._check_failures(failures, records)
-                    running = engine.running
+                    running = runner.running
                     try:
                         params = opt.ask(pending=[Pending(r.params, r.kind) for r in running])
                     except SearchExhausted:
@@ -288,30 +260,36 @@ class Study:
                         break
                     trial = Running(
                         index, params, opt.last_proposal_kind, self.config.seed + index,
-                        [r.index for r in running],
+                        [r.index for r in running] if parallel > 1 else None,
                     )  # fmt: skip
-                    engine.submit(trial, **self._trial_paths(index))
+                    runner.submit(trial, **self._trial_paths(index))
                     index += 1
-                    point = " ".join(f"{k}={v:.4g}" for k, v in params.items())
-                    self.say(
-                        f"[started] trial {trial.index + 1}: {point}  ({trial.kind})  "
-                        f"[{len(engine.running)} running]"
-                    )
-                if not engine.running:
+                    if parallel > 1:
+                        point = " ".join(f"{k}={v:.4g}" for k, v in params.items())
+                        self.say(
+                            f"[started] trial {trial.index + 1}: {point}  ({trial.kind})  "
+                            f"[{len(runner.running)} running]"
+                        )
+                if not runner.running:
                     return stopped
+                lost = (
+                    f"trial {runner.running[0].index + 1} was not journalled"
+                    if parallel == 1
+                    else "the trials in flight were not journalled"
+                )
                 try:
-                    trial, result = engine.wait()
+                    trial, result = runner.wait()
                 except MachineFault as err:
                     raise MachineFault(
-                        f"{err}; the trials in flight were not journalled: resume with "
+                        f"{err}; {lost}: resume with "
                         f"boresnet bo --resume {shlex.quote(str(self.folder))}"
                     ) from err
                 rec = self._record(
                     trial.index, trial.params, result, trial.seed, trial.kind, trial.pending
                 )
-                self._finish(opt, records, rec, running=len(engine.running))
+                self._finish(opt, records, rec, running=len(runner.running))
                 failures = failures + 1 if result.status == "failed" else 0
-                running = [Pending(r.params, r.kind) for r in engine.running]
+                running = [Pending(r.params, r.kind) for r in runner.running]
                 self._draw(records, len(records), opt, running)
 
     def close_writer(self) -> None:
@@ -361,7 +339,7 @@ def quiet_writer_threads(args: threading.ExceptHookArgs) -> None:
         threading.__excepthook__(args)
 
 
-def start_study(config: Config, folder: RunFolder, resume: bool) -> dict[str, Any]:
+def start_study(config: Config, folder: RunFolder, resume: bool) -> StudyReport:
     """Check the data, claim (or adopt) the folder, lock it, write the config, run.
 
     The data first: a broken dataset is one error before anything is written (never a

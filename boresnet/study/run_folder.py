@@ -12,7 +12,7 @@ Rules (so that a user's folder is never damaged by a typo in ``--run-dir``):
 - every file is written to a temporary name in the same folder and renamed over the
   target, so a kill leaves the old file or the new one, never a torn one;
 - nothing read from a folder is unpickled: YAML through ``safe_load``, JSON, and
-  checkpoints with ``weights_only=True`` (see :mod:`boresnet.report`).
+  checkpoints with ``weights_only=True`` (see :mod:`boresnet.study.report`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import math
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from boresnet.atomic import atomic_path, write_text
 
 CONFIG = "config.yaml"
 JOURNAL = "trials.jsonl"
@@ -46,43 +47,6 @@ RUN_DIR_ENV = "BORESNET_RUN_DIR"
 
 class RunFolderError(RuntimeError):
     """The folder cannot be used for this study; nothing in it was touched."""
-
-
-@contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
-
-    The temporary file keeps ``target``'s suffix (matplotlib and torch pick the format
-    from it). On an exception the temporary file is removed and ``target`` is untouched.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden, same folder (so the rename is atomic), same suffix (the format).
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600): give it the permissions of a file
-        # opened normally, so a run folder shared on a cluster stays readable.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text(target: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``target`` atomically (temp + fsync + rename)."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def json_safe(value: Any) -> Any:

@@ -12,40 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files and TensorBoard only: never open a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from boresnet.tuner import DTYPE, BayesianOptimizer, Pending  # noqa: E402
+from boresnet.plots.common import COLORS, LABELS, acquisition_values, param_values
+from boresnet.tuner import DTYPE, BayesianOptimizer, Pending
 
 # Points per axis of a map: 60 x 60 = 3,600 posterior evaluations, well under a second.
 MAP_GRID = 60
-
-
-def expected_improvement(
-    opt: BayesianOptimizer, grid: torch.Tensor, running: Sequence[Pending] = ()
-) -> np.ndarray:
-    """The acquisition at ``(n, d)`` ``grid`` in linear units (EI x P(no divergence)), to plot.
-
-    Log-EI exponentiated: the same values as EI without its underflow to 0. With trials
-    ``running``, the acquisition the proposal maximised: what a point adds to them.
-    """
-    acq = opt.acquisition_function(log=True, pending=opt.pending_coords(running))
-    if acq is None:
-        return np.zeros(len(grid))
-    with torch.no_grad():
-        return acq(grid.to(DTYPE).unsqueeze(-2)).exp().numpy()
-
-
-def values(opt: BayesianOptimizer, j: int, coords: np.ndarray) -> np.ndarray:
-    """Search coordinates of parameter ``j`` as the user's values (10**x on a log scale)."""
-    return 10.0**coords if opt.space.params[j].scale == "log" else coords
 
 
 def draw_maps(
@@ -74,7 +51,7 @@ def draw_maps(
     ]
     g0, g1 = torch.meshgrid(*axes_coords, indexing="xy")
     grid = torch.stack([g0.reshape(-1), g1.reshape(-1)], dim=-1)
-    X, Y = values(opt, 0, g0.numpy()), values(opt, 1, g1.numpy())
+    X, Y = param_values(space, 0, g0.numpy()), param_values(space, 1, g1.numpy())
     fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 5.2), sharey=True)
     band = opt.surrogate().band(grid)
     if band is not None:
@@ -87,7 +64,7 @@ def draw_maps(
             levels, norm = 20, None
         filled = left.contourf(X, Y, mean, levels=levels, cmap="viridis_r", norm=norm)
         fig.colorbar(filled, ax=left, label="GP mean of the objective", format="%.3g")
-        ei = expected_improvement(opt, grid, running).reshape(MAP_GRID, MAP_GRID)
+        ei = acquisition_values(opt, grid, running).reshape(MAP_GRID, MAP_GRID)
         filled = right.contourf(X, Y, ei, levels=20, cmap="Oranges")
         fig.colorbar(filled, ax=right, label="acquisition")
     else:
@@ -106,20 +83,20 @@ def draw_maps(
         mark(ax, [o.params for o in opt.observations if o.ok],
              s=30, color="white", edgecolors="k", zorder=4, label="trial")  # fmt: skip
         mark(ax, [o.params for o in opt.observations if not o.ok],
-             s=50, marker="x", color="#d62728", zorder=4, label="diverged/failed")  # fmt: skip
-        mark(ax, [r.params for r in running], s=60, facecolors="none", edgecolors="0.5",
+             s=50, marker="x", color=COLORS["fail"], zorder=4, label="diverged/failed")  # fmt: skip
+        mark(ax, [r.params for r in running], s=60, facecolors="none", edgecolors=COLORS["running"],
              linewidths=1.5, zorder=4, label="running")  # fmt: skip
-        mark(ax, [best.params] if best else [], s=220, marker="*", color="#f2b600",
+        mark(ax, [best.params] if best else [], s=220, marker="*", color=COLORS["best"],
              edgecolor="k", zorder=5, label="incumbent")  # fmt: skip
-        mark(ax, [next_params] if next_params else [], s=110, marker="^", color="#31a354",
+        mark(ax, [next_params] if next_params else [], s=110, marker="^", color=COLORS["next"],
              edgecolor="k", zorder=6, label="next proposal")  # fmt: skip
         for j, set_scale in ((0, ax.set_xscale), (1, ax.set_yscale)):
             if space.params[j].scale == "log":
                 set_scale("log")
         ax.set_xlim(space.params[0].low, space.params[0].high)
         ax.set_ylim(space.params[1].low, space.params[1].high)
-        ax.set_xlabel(names[0])
-    left.set_ylabel(names[1])
+        ax.set_xlabel(LABELS.get(names[0], names[0]))
+    left.set_ylabel(LABELS.get(names[1], names[1]))
     left.set_title("posterior mean", fontsize=10)
     right.set_title("acquisition", fontsize=10)
     left.legend(fontsize=7, loc="best", framealpha=0.8)

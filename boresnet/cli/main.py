@@ -1,7 +1,7 @@
 """Command-line interface: ``boresnet train | bo | evaluate | plot``.
 
 Arguments are parsed by :mod:`jsonargparse` straight into the dataclasses of
-:mod:`boresnet.config`, so every config field is also a flag (``--trainer.devices 2``)
+:mod:`boresnet.config.schema`, so every config field is also a flag (``--trainer.devices 2``)
 and a YAML file is ``--config FILE``. Unknown fields are found here, against the
 dataclasses themselves, before jsonargparse parses; every user error is one line on
 stderr and exit status 2.
@@ -20,7 +20,7 @@ import lightning.pytorch  # noqa: F401 - imported first: it sets its loggers to 
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from boresnet.commands import (
+from boresnet.cli.commands import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     CommandError,
@@ -29,16 +29,17 @@ from boresnet.commands import (
     cmd_plot,
     cmd_train,
 )
-from boresnet.config import Config, ConfigError, unknown_field
-from boresnet.data import DatasetError
-from boresnet.engine import EngineError
-from boresnet.faults import MachineFault
-from boresnet.journal import JournalError, RunFolderBusy
-from boresnet.report import CheckpointError
-from boresnet.resume import ResumeError
-from boresnet.run_folder import RunFolderError
-from boresnet.study import StudyError
-from boresnet.trial import close_process_group
+from boresnet.config.schema import Config, ConfigError, unknown_field
+from boresnet.study.journal import JournalError
+from boresnet.study.lock import RunFolderBusy
+from boresnet.study.loop import StudyError
+from boresnet.study.report import CheckpointError
+from boresnet.study.resume import ResumeError
+from boresnet.study.run_folder import RunFolderError
+from boresnet.study.runners import EngineError
+from boresnet.training.data import DatasetError
+from boresnet.training.distributed import close_process_group
+from boresnet.training.faults import MachineFault
 
 # Errors that are the user's or the machine's, not bugs: one line, exit status 2.
 USER_ERRORS = (

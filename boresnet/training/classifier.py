@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from boresnet.data import KMNIST_MEAN, KMNIST_STD
-from boresnet.model import resnet9
+from boresnet.training.data import KMNIST_MEAN, KMNIST_STD
+from boresnet.training.resnet import resnet9
 
 
 def random_translate(
@@ -123,7 +123,7 @@ class ResNetClassifier(L.LightningModule):
             self.model = self.model.to(memory_format=torch.channels_last)
         # Updated every step, computed once per epoch. Without argument validation: it
         # checks the labels' range with a host sync every step (the labels were checked
-        # once, at load: boresnet.data).
+        # once, at load: boresnet.training.data).
         self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")

@@ -1,4 +1,4 @@
-"""Matplotlib figures of the study: each BO iteration, a summary, convergence, confusion.
+"""The iteration figure: what the optimiser believed after ``k`` evaluations, and its title.
 
 An iteration figure shows what the optimiser believed after ``k`` evaluations: the
 observations (failed and diverged ones as red crosses along the bottom edge, where they
@@ -6,57 +6,23 @@ were), the GP posterior mean with a 95% band, and below it the acquisition (Expe
 Improvement, weighted by the probability of not diverging once a trial has diverged)
 with the estimated probability of divergence and the next proposal marked. With several
 parameters each column is a 1-D slice through the incumbent; with exactly two, a map of
-the whole plane (:mod:`boresnet.maps`) is saved beside it.
+the whole plane (:mod:`boresnet.plots.maps`) is drawn beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 
-matplotlib.use("Agg")  # files and TensorBoard only: never open a window
+from boresnet.plots.common import COLORS, LABELS, acquisition_values, param_values
+from boresnet.tuner import DTYPE, BayesianOptimizer, Pending, is_final_step
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.transforms import blended_transform_factory  # noqa: E402
-
-from boresnet.config import Config  # noqa: E402
-from boresnet.journal import TrialRecord  # noqa: E402
-from boresnet.maps import draw_maps, expected_improvement  # noqa: E402
-from boresnet.run_folder import RunFolder  # noqa: E402
-from boresnet.tuner import (  # noqa: E402
-    DTYPE,
-    BayesianOptimizer,
-    Pending,
-    SearchExhausted,
-    is_final_step,
-)
-
+# Points along each slice of the posterior and acquisition.
 GRID = 300
-COLORS = {
-    "obs": "#1f4e79",
-    "mean": "#2a7ab0",
-    "band": "#9ecae1",
-    "acq": "#e6550d",
-    "fail": "#d62728",
-    "best": "#f2b600",
-    "next": "#31a354",
-    "running": "0.5",
-}
-LABELS = {
-    "lr": "learning rate",
-    "momentum": "momentum",
-    "weight_decay": "weight decay",
-    "label_smoothing": "label smoothing",
-    "warmup_fraction": "warm-up fraction",
-}
-
-
-def _to_value(space, j: int, coords: np.ndarray) -> np.ndarray:
-    return 10.0**coords if space.params[j].scale == "log" else coords
 
 
 def _slice_grid(opt: BayesianOptimizer, j: int, anchor: torch.Tensor) -> torch.Tensor:
@@ -107,13 +73,13 @@ def draw_iteration(
     for j in range(d):
         top, bottom = axes[0][j], axes[1][j]
         grid = _slice_grid(opt, j, anchor)
-        x = _to_value(space, j, grid[:, j].numpy())
+        x = param_values(space, j, grid[:, j].numpy())
         band = surrogate.band(grid)
         if band is not None:
             mid, low, high = (t.numpy() for t in band)
             top.fill_between(x, low, high, color=COLORS["band"], alpha=0.5, lw=0, label="95% band")
             top.plot(x, mid, color=COLORS["mean"], lw=2, label="GP mean")
-            ei = expected_improvement(opt, grid, running)
+            ei = acquisition_values(opt, grid, running)
             constrained = surrogate.feasibility is not None
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
             bottom.plot(
@@ -243,56 +209,6 @@ def draw_iteration(
     return fig
 
 
-def save_iteration_figure(
-    config: Config,
-    folder: RunFolder,
-    records: list[TrialRecord],
-    writer=None,
-    opt: BayesianOptimizer | None = None,
-    running: Sequence[Pending] = (),
-) -> None:
-    """Draw and save the figure of the iteration after ``len(records)`` evaluations.
-
-    The one function that makes iteration figures: the study after each trial, resume
-    for figures a kill skipped, and ``boresnet plot``. The state is rebuilt from the
-    journal records alone, so all three draw the same figure.
-
-    Args:
-        config: The study's configuration (its budget titles the figure).
-        folder: The run folder.
-        records: The first ``k`` journal records.
-        writer: TensorBoard ``SummaryWriter`` to log the figure to (optional).
-        opt: The optimiser already told exactly these records (the study's own), so
-            that its fitted models and proposal are reused; rebuilt from them if absent.
-        running: The trials in flight (several at once): drawn, and told to the
-            proposal as pending, as the study does next.
-    """
-    k = len(records)
-    if opt is None or len(opt.observations) != k:
-        opt = BayesianOptimizer.from_config(config, records)
-    try:
-        if running and k + len(running) >= config.search.budget:
-            next_params, kind = None, "in flight"  # the budget's last trials are running
-        else:
-            next_params, kind = opt.ask(pending=running), opt.last_proposal_kind
-    except SearchExhausted:
-        next_params, kind = None, "exhausted"
-    title = iteration_title(k, config.search.budget, next_params, kind, len(running))
-    fig = draw_iteration(opt, next_params, title=title, running=running)
-    folder.save(folder.iteration_figure(k), lambda path: fig.savefig(path, dpi=110))
-    if writer is not None:
-        writer.add_figure("bo/iteration", fig, global_step=k, close=False)
-    close(fig)
-    if opt.space.dim == 2:
-        fig = draw_maps(opt, next_params, running, title=title)
-        folder.save(folder.map_figure(k), lambda path: fig.savefig(path, dpi=100))
-        if writer is not None:
-            writer.add_figure("bo/map", fig, global_step=k, close=False)
-        close(fig)
-    if writer is not None:
-        writer.flush()
-
-
 def iteration_title(
     iteration: int,
     budget: int,
@@ -328,70 +244,3 @@ def iteration_title(
     if not reason and iteration + running < budget and is_final_step(iteration + running, budget):
         reason = "\n(the last evaluation: it refines the best, too late to explore)"
     return f"Iteration {iteration}: {done}; {label} {nxt}" + reason
-
-
-def draw_convergence(values: Sequence[float | None], statuses: Sequence[str]) -> Figure:
-    """Best objective so far against evaluation number, with every observation."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    n = np.arange(1, len(values) + 1)
-    best, running = [], float("inf")
-    for v, s in zip(values, statuses, strict=True):
-        if s == "ok" and v is not None:
-            running = min(running, v)
-        best.append(running if np.isfinite(running) else np.nan)
-    ok = [
-        (i, v)
-        for i, (v, s) in enumerate(zip(values, statuses, strict=True), 1)
-        if s == "ok" and v is not None
-    ]
-    if ok:
-        ax.scatter(*zip(*ok, strict=True), color=COLORS["obs"], s=25, label="observation")
-    failed = [i for i, s in enumerate(statuses, 1) if s != "ok"]
-    for i in failed:
-        ax.axvline(
-            i,
-            color=COLORS["fail"],
-            alpha=0.3,
-            lw=6,
-            label="failed / diverged" if i == failed[0] else None,
-        )
-    ax.step(n, best, where="post", color=COLORS["best"], lw=2.5, label="best so far")
-    ax.set_xlabel("evaluation")
-    ax.set_ylabel("objective (minimised)")
-    ax.set_xticks(n)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Convergence")
-    fig.tight_layout()
-    return fig
-
-
-def draw_confusion(matrix: np.ndarray, test_acc: float) -> Figure:
-    """Confusion matrix of the best model on the test split (rows: true class)."""
-    fig, ax = plt.subplots(figsize=(5.6, 5.0))
-    im = ax.imshow(matrix, cmap="Blues")
-    k = matrix.shape[0]
-    for i in range(k):
-        for j in range(k):
-            ax.text(
-                j,
-                i,
-                int(matrix[i, j]),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if matrix[i, j] > matrix.max() / 2 else "black",
-            )
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(f"Test confusion matrix (accuracy {test_acc:.4f})")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return fig
-
-
-def close(fig: Figure) -> None:
-    """Release a figure's memory."""
-    plt.close(fig)

@@ -2,35 +2,68 @@
 
 The optimiser works in *search coordinates* (log10 of the value for log-scale
 parameters, the value itself otherwise); BoTorch's ``Normalize`` maps those bounds to the
-unit cube inside the GP.
+unit cube inside the GP. :class:`ParamSpec` is the tuner's own parameter specification:
+it knows nothing of where the parameters come from.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
-
-from boresnet.config import ParamConfig
 
 # How far (a fraction of the range, in search coordinates) a value read back may stray
 # outside its bounds: rounding through log10 and 10**x, never a real excursion.
 BOUND_TOLERANCE = 1e-9
-# The parameter SGD's stability limit is about: divergence comes with a larger rate.
+# The default name of the step size: training diverges as it grows (the feasibility
+# model's trend and the divergence rule are about it).
 LEARNING_RATE = "lr"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched parameter.
+
+    Attributes:
+        name: Its name, the key of its value in every point.
+        low: The lower bound (above 0 on a log scale).
+        high: The upper bound.
+        scale: ``log`` (searched in log10) or ``linear``.
+
+    Raises:
+        ValueError: Bounds that are not finite, not ordered, or not positive on a log scale.
+    """
+
+    name: str
+    low: float
+    high: float
+    scale: Literal["log", "linear"] = "log"
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("log", "linear"):
+            raise ValueError(f"{self.name}: scale must be log or linear, got {self.scale!r}")
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ValueError(f"{self.name}: needs finite low < high, got [{self.low}, {self.high}]")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(f"{self.name}: a log-scale parameter needs low > 0, got {self.low}")
 
 
 class SearchSpace:
     """An ordered set of parameters to search.
 
     Args:
-        params: Parameter definitions (name, low, high, scale).
+        params: The parameters (anything with ``name``, ``low``, ``high`` and ``scale``
+            is copied into a :class:`ParamSpec`).
+        rate: The name of the step size, whose growth makes training diverge (``None``:
+            none is searched under another name).
     """
 
-    def __init__(self, params: Sequence[ParamConfig]) -> None:
-        self.params = list(params)
+    def __init__(self, params: Sequence[Any], rate: str | None = LEARNING_RATE) -> None:
+        self.params = [ParamSpec(p.name, p.low, p.high, p.scale) for p in params]
+        self.rate = rate
 
     @property
     def names(self) -> list[str]:
@@ -46,9 +79,9 @@ class SearchSpace:
     def rate_column(self) -> int | None:
         """The learning rate's coordinate (``None`` when the rate is not searched)."""
         names = self.names
-        return names.index(LEARNING_RATE) if LEARNING_RATE in names else None
+        return names.index(self.rate) if self.rate in names else None
 
-    def _coord(self, p: ParamConfig, value: float) -> float:
+    def _coord(self, p: ParamSpec, value: float) -> float:
         return math.log10(value) if p.scale == "log" else float(value)
 
     def bounds(self, dtype: torch.dtype = torch.double) -> torch.Tensor:
@@ -81,6 +114,10 @@ class SearchSpace:
         """Map search coordinates (``(..., d)``) to fractions of each parameter's range."""
         b = self.bounds(x.dtype)
         return (x - b[0]) / (b[1] - b[0])
+
+    def to_unit(self, values: dict[str, float]) -> torch.Tensor:
+        """Map ``{name: value}`` to fractions of each parameter's range (``(d,)``)."""
+        return self.coords_to_unit(self.to_coords(values))
 
     def from_unit(self, u: torch.Tensor) -> dict[str, float]:
         """Map a point of the unit cube to ``{name: value}``."""

@@ -1,6 +1,11 @@
-"""Several trials at once on Ray core: one remote task per trial, the first to finish first.
+"""Where trials run: one after another in this process, or several at once on Ray core.
 
-The study keeps its own loop, journal and figures (no Ray Tune): Ray places each trial
+Both runners have one interface, so the study has one loop: ``submit`` a trial,
+``wait`` for the first to finish, ``running`` lists those in flight; each is a context
+manager. :class:`SerialRunner` trains the trial in this process when it is waited for.
+
+:class:`RayRunner` runs one remote task per trial, the first to finish first. The study
+keeps its own loop, journal and figures (no Ray Tune): Ray places each trial
 on a machine with the CPUs and GPU share it claims (``engine.cpus_per_trial``,
 ``engine.gpus_per_trial``), and reports the first that finishes (``ray.wait``). A worker
 that dies mid-trial (out of memory, a lost node) is retried once by Ray itself; a
@@ -35,9 +40,9 @@ from ray.exceptions import (
     WorkerCrashedError,
 )
 
-from boresnet.config import Config
-from boresnet.faults import MachineFault
-from boresnet.trial import TrialResult, run_trial
+from boresnet.config.schema import Config
+from boresnet.training.faults import MachineFault
+from boresnet.training.trial import TrialResult, run_trial
 
 # Ray re-runs a trial whose worker process died once (an OOM kill, a node lost with
 # its trial): a transient loss costs one rerun; a second death is the trial's result.
@@ -58,21 +63,66 @@ class EngineError(RuntimeError):
 
 @dataclass(frozen=True)
 class Running:
-    """A trial in flight.
+    """A trial submitted to a runner and not yet finished.
 
     Attributes:
         index: Its proposal number (seed, log folder, checkpoint).
         params: Its point.
         kind: How it was proposed.
         seed: Its seed.
-        pending: Indices of the trials in flight when it was proposed.
+        pending: Indices of the trials in flight when it was proposed (``None`` for a
+            study that runs one trial at a time).
     """
 
     index: int
     params: dict[str, float]
     kind: str
     seed: int
-    pending: list[int]
+    pending: list[int] | None
+
+
+class SerialRunner:
+    """One trial at a time, in this process: trained when it is waited for.
+
+    Args:
+        config: The study's configuration.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._trial: tuple[Running, dict[str, Any]] | None = None
+
+    def __enter__(self) -> SerialRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._trial = None
+
+    def describe(self) -> str:
+        """One line: where the trials run."""
+        return "this process, one trial at a time"
+
+    @property
+    def running(self) -> list[Running]:
+        """The trial submitted and not yet waited for (at most one)."""
+        return [] if self._trial is None else [self._trial[0]]
+
+    def submit(self, trial: Running, **kwargs: Any) -> None:
+        """Queue ``trial`` with ``run_trial``'s keyword arguments (not params, seed)."""
+        if self._trial is not None:
+            raise RuntimeError("a serial runner runs one trial at a time")
+        self._trial = (trial, kwargs)
+
+    def wait(self) -> tuple[Running, TrialResult]:
+        """Train the submitted trial here; return it and its result.
+
+        Raises:
+            MachineFault: The trial hit a machine fault (the study stops).
+        """
+        if self._trial is None:
+            raise RuntimeError("no trial was submitted")
+        (trial, kwargs), self._trial = self._trial, None
+        return trial, run_trial(self.config, trial.params, seed=trial.seed, **kwargs)
 
 
 def gpus_per_trial(config: Config) -> float:
@@ -108,7 +158,7 @@ def check_address(address: str, timeout_s: float) -> None:
         ) from err
 
 
-class RayEngine:
+class RayRunner:
     """Trials as Ray tasks; a context manager that starts (or joins) Ray and stops it.
 
     Args:
@@ -123,7 +173,7 @@ class RayEngine:
         self._running: dict[ray.ObjectRef, Running] = {}
         self._task: Any = None
 
-    def __enter__(self) -> RayEngine:
+    def __enter__(self) -> RayRunner:
         if self.address:
             check_address(self.address, self.config.engine.connect_timeout_s)
             try:

@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from torchvision.datasets import KMNIST
 
-from boresnet.device_loader import DeviceLoader
-from boresnet.idx import DatasetError, check_idx, read_idx, validate_split
+from boresnet.training.device_loader import DeviceLoader
+from boresnet.training.idx import DatasetError, check_idx, read_idx, validate_split
 
 # Mean and std of the 60,000 official KMNIST training images, pixels scaled to [0, 1].
 KMNIST_MEAN = 0.1918

@@ -1,0 +1,1 @@
+"""The command line: ``boresnet train | bo | evaluate | plot`` (parsing, one-line errors)."""

@@ -1,0 +1,1 @@
+"""The typed configuration: one schema of dataclasses, validated where values enter."""

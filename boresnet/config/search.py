@@ -1,0 +1,135 @@
+"""The search's typed config: the searched parameters and the Bayesian optimisation study.
+
+Part of the config schema (:class:`boresnet.config.Config` holds a :class:`SearchConfig`);
+each value is validated on creation, each error naming its field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from boresnet.config.checks import check_fields, check_tuner_choices, require
+from boresnet.tuner import TunerSettings, design_size
+
+DEFAULTS = TunerSettings()
+
+MAX_BUDGET = 10_000  # more evaluations is a typo (the GP's cost grows with the cube of it)
+TUNABLE = ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_fraction")
+
+
+@dataclass
+class ParamConfig:
+    """One searched hyperparameter: an ``optim`` field, its bounds and scale."""
+
+    name: str = "lr"
+    low: float = 1e-4
+    high: float = 1.0
+    scale: Literal["log", "linear"] = "log"
+
+    def __post_init__(self) -> None:
+        where = f"search.params[{self.name}]"
+        check_fields(self, where)
+        require(
+            self.name in TUNABLE,
+            f"{where}.name",
+            f"unknown parameter {self.name!r}; allowed: {', '.join(TUNABLE)}",
+        )
+        require(
+            math.isfinite(self.low) and math.isfinite(self.high), where, "bounds must be finite"
+        )
+        require(
+            self.low < self.high, where, f"low must be < high, got low={self.low}, high={self.high}"
+        )
+        if self.scale == "log":
+            require(
+                self.low > 0, f"{where}.low", f"a log-scale parameter needs low > 0, got {self.low}"
+            )
+
+
+@dataclass
+class SearchConfig:
+    """The Bayesian optimisation study.
+
+    That each searched range lies inside its ``optim`` field's own range is checked by
+    :class:`boresnet.config.Config`, which holds both.
+    """
+
+    params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
+    # Evaluations in all (``Trainer.fit`` calls); the last one refines rather than explores.
+    budget: int = 10
+    # Sobol points before the model; null: 2 per searched parameter (boresnet/tuner/defaults.py).
+    n_init: int | None = None
+    # Validation loss rather than error: it is continuous where accuracy saturates.
+    objective: Literal["val_loss", "val_error"] = "val_loss"
+    # The tuner's settings: defaults and their measured reasons in boresnet/tuner/defaults.py.
+    transform: Literal["none", "log"] = DEFAULTS.transform
+    acquisition: str = DEFAULTS.acquisition
+    failures: Literal["feasibility", "exclude", "impute"] = DEFAULTS.failures
+    kernel: Literal["matern", "rbf"] = DEFAULTS.kernel
+    feasibility_trend: bool = DEFAULTS.feasibility_trend
+    min_distance: float = DEFAULTS.min_distance
+    explore_after: int | None = DEFAULTS.explore_after
+    gap_radius: float | None = DEFAULTS.gap_radius
+    num_restarts: int = DEFAULTS.num_restarts
+    raw_samples: int = DEFAULTS.raw_samples
+    # Failed trials in a row that stop the study (a broken setup, not a bad rate).
+    max_consecutive_failures: int = 3
+    # Trials in flight at once, on Ray (engine.*); 1: one after another, in this
+    # process, without Ray (the proposals and journal of a sequential study).
+    parallel: int = 1
+
+    def __post_init__(self) -> None:
+        check_fields(self, "search")
+        require(len(self.params) >= 1, "search.params", "needs at least one parameter")
+        names = [p.name for p in self.params]
+        require(len(set(names)) == len(names), "search.params", f"duplicate names in {names}")
+        require(
+            1 <= self.budget <= MAX_BUDGET,
+            "search.budget",
+            f"must be in [1, {MAX_BUDGET}], got {self.budget}",
+        )
+        if self.n_init is not None:
+            require(self.n_init >= 1, "search.n_init", f"must be >= 1, got {self.n_init}")
+            require(
+                self.n_init <= self.budget,
+                "search.n_init",
+                f"initial design ({self.n_init}) is larger than the budget ({self.budget})",
+            )
+        check_tuner_choices(
+            acquisition=self.acquisition,
+            transform=self.transform,
+            failures=self.failures,
+            kernel=self.kernel,
+        )
+        require(self.num_restarts >= 1, "search.num_restarts", "must be >= 1")
+        require(
+            self.explore_after is None or self.explore_after >= 0,
+            "search.explore_after",
+            f"must be >= 0 or null, got {self.explore_after}",
+        )
+        require(
+            self.gap_radius is None or 0 < self.gap_radius < 1,
+            "search.gap_radius",
+            f"must be in (0, 1) or null, got {self.gap_radius}",
+        )
+        require(
+            0 <= self.min_distance < 1,
+            "search.min_distance",
+            f"must be in [0, 1), got {self.min_distance}",
+        )
+        require(
+            self.raw_samples >= self.num_restarts,
+            "search.raw_samples",
+            "must be >= search.num_restarts",
+        )
+        require(
+            self.max_consecutive_failures >= 1, "search.max_consecutive_failures", "must be >= 1"
+        )
+        require(self.parallel >= 1, "search.parallel", f"must be >= 1, got {self.parallel}")
+
+    @property
+    def design_size(self) -> int:
+        """Sobol points before the model (:func:`design_size`)."""
+        return design_size(len(self.params), self.budget, self.n_init)

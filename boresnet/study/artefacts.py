@@ -1,0 +1,137 @@
+"""The one place a study's figures and report are written: PNGs, TensorBoard, summary.json.
+
+The plots (:mod:`boresnet.plots`) draw what they are given; this module builds the
+optimiser states they draw from the journal alone (:mod:`boresnet.study.adapter`), so
+the study, a resume and ``boresnet plot`` draw the same figures, and saves each figure
+atomically in the run folder and, when a writer is given, to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from torch.utils.tensorboard import SummaryWriter
+
+from boresnet.config.schema import Config
+from boresnet.plots.common import close
+from boresnet.plots.iteration import draw_iteration, iteration_title
+from boresnet.plots.maps import draw_maps
+from boresnet.plots.summary import draw_confusion, draw_convergence, draw_summary
+from boresnet.study.adapter import build_optimizer
+from boresnet.study.journal import TrialRecord
+from boresnet.study.report import StudyReport, bound_warning
+from boresnet.study.run_folder import RunFolder
+from boresnet.tuner import BayesianOptimizer, Pending, SearchExhausted
+
+
+def publish(
+    folder: RunFolder,
+    fig: Figure,
+    target,
+    writer: SummaryWriter | None,
+    tag: str,
+    step: int | None = None,
+    **savefig,
+) -> None:
+    """Save ``fig`` as ``target`` (atomically), log it to TensorBoard as ``tag``, close it."""
+    try:
+        folder.save(target, lambda path: fig.savefig(path, **savefig))
+        if writer is not None:
+            writer.add_figure(tag, fig, global_step=step, close=False)
+    finally:
+        close(fig)
+
+
+def save_iteration_figure(
+    config: Config,
+    folder: RunFolder,
+    records: list[TrialRecord],
+    writer: SummaryWriter | None = None,
+    opt: BayesianOptimizer | None = None,
+    running: Sequence[Pending] = (),
+) -> None:
+    """Draw and save the figure of the iteration after ``len(records)`` evaluations.
+
+    The one function that makes iteration figures: the study after each trial, resume
+    for figures a kill skipped, and ``boresnet plot``.
+
+    Args:
+        config: The study's configuration (its budget titles the figure).
+        folder: The run folder.
+        records: The first ``k`` journal records.
+        writer: TensorBoard ``SummaryWriter`` to log the figure to (optional).
+        opt: The optimiser already told exactly these records (the study's own), so
+            that its fitted models and proposal are reused; rebuilt from them if absent.
+        running: The trials in flight (several at once): drawn, and told to the
+            proposal as pending, as the study does next.
+    """
+    k = len(records)
+    if opt is None or len(opt.observations) != k:
+        opt = build_optimizer(config, records)
+    try:
+        if running and k + len(running) >= config.search.budget:
+            next_params, kind = None, "in flight"  # the budget's last trials are running
+        else:
+            next_params, kind = opt.ask(pending=running), opt.last_proposal_kind
+    except SearchExhausted:
+        next_params, kind = None, "exhausted"
+    title = iteration_title(k, config.search.budget, next_params, kind, len(running))
+    fig = draw_iteration(opt, next_params, title=title, running=running)
+    publish(folder, fig, folder.iteration_figure(k), writer, "bo/iteration", k, dpi=110)
+    if opt.space.dim == 2:
+        fig = draw_maps(opt, next_params, running, title=title)
+        publish(folder, fig, folder.map_figure(k), writer, "bo/map", k, dpi=100)
+    if writer is not None:
+        writer.flush()
+
+
+def write_summary_figures(
+    config: Config,
+    folder: RunFolder,
+    records: list[TrialRecord],
+    writer: SummaryWriter | None = None,
+) -> None:
+    """Draw and save the convergence plot and the small multiples of every iteration."""
+    fig = draw_convergence([r.objective for r in records], [r.status for r in records])
+    publish(folder, fig, folder.figure("convergence"), writer, "report/convergence", dpi=110)
+    if len(records) < 2:
+        return
+    states = []
+    for k in range(2, len(records) + 1):
+        past = build_optimizer(config, records[:k])
+        states.append((past, past.ask() if k < len(records) else None))
+    last = states[-1][0]
+    notes = [bound_warning(n, side) for n, side in last.incumbent_at_bound().items()]
+    fig = draw_summary(states, notes)
+    publish(
+        folder, fig, folder.figure("summary"), writer, "report/summary",
+        dpi=90, bbox_inches="tight",
+    )  # fmt: skip
+
+
+def write_confusion_figure(
+    folder: RunFolder,
+    confusion: np.ndarray,
+    test_acc: float,
+    writer: SummaryWriter | None = None,
+) -> None:
+    """Draw and save the incumbent's test confusion matrix."""
+    fig = draw_confusion(confusion, test_acc)
+    publish(folder, fig, folder.figure("confusion"), writer, "report/confusion_matrix", dpi=110)
+
+
+def write_report(
+    folder: RunFolder, report: StudyReport, writer: SummaryWriter | None = None
+) -> None:
+    """Write ``best.ckpt``, the confusion figure and ``summary.json`` (rank 0)."""
+    if report.best_trial is not None:
+        source = folder.trial_checkpoint(report.best_trial)
+        folder.save(folder.best_checkpoint, lambda path: shutil.copyfile(source, path))
+    if report.confusion is not None and report.test_acc is not None:
+        write_confusion_figure(folder, report.confusion, report.test_acc, writer)
+        if writer is not None:
+            writer.add_scalar("report/test_acc", report.test_acc)
+    folder.write_summary(report.to_dict())

@@ -1,0 +1,138 @@
+"""Every tuned default of the tuner, in one place, each with its measured reason.
+
+:class:`TunerSettings` holds what a user may set (``boresnet bo``'s ``search`` section
+takes its defaults from here); the constants below it are the rules' fixed numbers.
+Regret figures are median regret on the generated landscape families of
+``python benchmarks/bo_regret.py`` (20 instances a family unless said); the decisions
+behind them are in ``docs/decisions/``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from fractions import Fraction
+
+# The choices of each setting that takes one from a list.
+CHOICES = {
+    "acquisition": ("logei", "ei"),
+    "transform": ("none", "log"),
+    "failures": ("feasibility", "exclude", "impute"),
+    "kernel": ("matern", "rbf"),
+}
+
+
+@dataclass(frozen=True)
+class TunerSettings:
+    """What a user may set, with the defaults ``python benchmarks/bo_regret.py`` chose.
+
+    Attributes:
+        acquisition: ``logei`` (BoTorch's log-EI) or ``ei``.
+        transform: ``log`` models log(objective) (loss curves span decades: pooled median
+            0.0006 against 0.0013 without); ``none`` models it as it is.
+        failures: How failed or diverged trials inform the search: a ``feasibility`` GP
+            with constrained log-EI, ``exclude`` zones, or ``impute`` the worst value
+            (8.8x and 1.9x the feasibility model's regret on cliff).
+        kernel: ``matern`` (5/2) or ``rbf``.
+        feasibility_trend: The feasibility GP's linear mean in the learning rate: beyond
+            a divergence it stays pessimistic (without it cliff 1.4x, wide 2.1x).
+        min_distance: No proposal within this fraction of the range (decades on a log
+            scale) of a trial: a rate is never evaluated twice.
+        explore_after: Explore instead of refining by less than a worthwhile gain once
+            the best has stalled for this many evaluations (``None``: never; without it
+            plateau 11x).
+        gap_radius: While the model only refines, evaluate the centre of the largest hole
+            in the data when its radius (a fraction of the range over sqrt(d)) exceeds this
+            (``None``: never; Forrester's p90 5.04 -> 0.009, cliff 0.0009 -> 0.0025).
+        num_restarts: Restarts of the acquisition's maximisation (a step takes 0.07 s in
+            1-D: ``python benchmarks/throughput.py``).
+        raw_samples: Raw samples that seed the restarts.
+    """
+
+    acquisition: str = "logei"
+    transform: str = "log"
+    failures: str = "feasibility"
+    kernel: str = "matern"
+    feasibility_trend: bool = True
+    min_distance: float = 0.01
+    explore_after: int | None = 2
+    gap_radius: float | None = 0.2
+    num_restarts: int = 10
+    raw_samples: int = 512
+
+    def __post_init__(self) -> None:
+        check_choices(**{name: getattr(self, name) for name in CHOICES})
+        if self.num_restarts < 1 or self.raw_samples < self.num_restarts:
+            raise ValueError("num_restarts must be >= 1 and raw_samples >= num_restarts")
+        if self.explore_after is not None and self.explore_after < 0:
+            raise ValueError(f"explore_after: must be >= 0 or None, got {self.explore_after}")
+        if self.gap_radius is not None and not 0 < self.gap_radius < 1:
+            raise ValueError(f"gap_radius: must be in (0, 1) or None, got {self.gap_radius}")
+        if not 0 <= self.min_distance < 1:
+            raise ValueError(f"min_distance: must be in [0, 1), got {self.min_distance}")
+
+
+SETTINGS = tuple(f.name for f in fields(TunerSettings))
+
+
+def check_choices(**values: str) -> None:
+    """Raise ``ValueError`` ``"<name>: unknown ..."`` for a value not in its list.
+
+    Args:
+        **values: ``acquisition``, ``transform``, ``failures`` and/or ``kernel``.
+    """
+    for name, value in values.items():
+        if value not in CHOICES[name]:
+            raise ValueError(
+                f"{name}: unknown {name} {value!r}; allowed: {', '.join(CHOICES[name])}"
+            )
+
+
+# Design: 2 Sobol points a parameter (1-D: a third point cost cliff 2.6x).
+DESIGN_PER_PARAM = 2
+# ... at most 2/5 of a known budget, never under d + 1 (3-D, budget 10: 0.0746 -> 0.0555).
+DESIGN_SHARE = Fraction(2, 5)  # exact: 0.4 * 15 in floats rounds up to 7
+# Sobol points looked at per design step for one that no rule excludes.
+DESIGN_LOOKAHEAD = 64
+# log(y - shift) puts the lowest value 5% of the range above zero (forrester 5.18 -> 0.0039).
+LOG_SHIFT_FRACTION = 0.05
+# A proposal gaining under 3% (on the log scale) is not worth a trial (plateau 0.0044 -> 0.0020).
+MIN_RELATIVE_GAIN = 0.03
+# The exploration model's length-scale cap, x sqrt(d) (plateau p90 1.95 at 0.1, 0.41 here).
+EXPLORE_LENGTHSCALE = 0.05
+# The gap step fires only while the proposal is this near the incumbent (Levy p90 0.11 -> 0.008).
+REFINING_RADIUS = 0.1
+# Scrambled Sobol candidates drawn to find the largest hole in the data.
+GAP_CANDIDATES = 2048
+# Model steps before the first gap step (after one: six_hump_camel 0.32 -> 0.41).
+GAP_AFTER_MODEL_STEPS = 2
+# The budget's last evaluation refines (pooled 0.00065 -> 0.00045; two last: plateau p90 1.2).
+FINAL_STEPS_WITHOUT_EXPLORING = 1
+# Neighbourhood of a failure that ``failures="exclude"`` removes, in search coordinates.
+EXCLUDE_RADIUS = 0.1
+# After a divergence, exploration looks where P(diverge) >= this (momentum p90 0.38 -> 0.16).
+EDGE_OF_DIVERGENCE = 0.05
+# A look elsewhere only where mean - 2 sd beats the incumbent (2-D momentum 0.071 -> 0.049).
+LOWER_BOUND_SD = 2.0
+# An incumbent this close to a bound (decades, or this fraction of a linear range) is at it.
+BOUND_MARGIN = 0.1
+
+
+def design_size(n_params: int, budget: int | None, n_init: int | None = None) -> int:
+    """Sobol points before the model: ``n_init``, or 2 per parameter, within the budget.
+
+    Without ``n_init``: ``DESIGN_PER_PARAM`` per parameter, but at most ``DESIGN_SHARE``
+    of the budget (never fewer than ``n_params + 1``), and never more than the budget.
+
+    Args:
+        n_params: How many parameters are searched.
+        budget: The study's number of evaluations (``None``: unknown, no cap).
+        n_init: An explicit size, which wins.
+    """
+    if n_init is not None:
+        return n_init
+    size = DESIGN_PER_PARAM * n_params
+    if budget is None:
+        return size
+    share = max(n_params + 1, math.ceil(DESIGN_SHARE * budget))
+    return min(size, share, budget)
