@@ -188,7 +188,7 @@ def ratio_of(a: dict, b: dict, floor: float = 1e-4) -> str:
 
 
 def render_async(stats: dict, args: dict) -> str:
-    """The Markdown of an asynchronous run: one table per q, then the issue's checks.
+    """The Markdown of an asynchronous run: one table per q, then the ratio checks.
 
     Args:
         stats: ``{family: {label: {median, p90, ...}}}`` with ``overall`` pooled

@@ -89,7 +89,7 @@ METHODS = [
 ALL_FAMILIES = [*FAMILIES, "table"]
 # boresnet and the peers every multi-parameter and robustness suite compares.
 AGAINST_PEERS = "boresnet,random,grid,tpe_short,gp_short"
-# Several SGD hyperparameters (issue 24), at budgets 10 and 20 (--budget, --out).
+# Several SGD hyperparameters, at budgets 10 and 20 (--budget, --out).
 MULTI_SUITE: dict[str, str | int] = {
     "families": "momentum,lr_wd,lr_warmup,lr_mom_wd",
     "methods": AGAINST_PEERS,
@@ -107,7 +107,7 @@ SUITES: dict[str, dict[str, str | int]] = {
         "tpe_short,gp_short,prototype",
     },
     "multi": MULTI_SUITE,
-    # The measured lr x momentum surface of the CPU profile (issue 24; --budget, --out).
+    # The measured lr x momentum surface of the CPU profile (--budget, --out).
     "multi_table": {"families": "lr_momentum_table", "methods": AGAINST_PEERS},
     # Instances the defaults were never measured on (seeds from 1000 on; the tuned
     # defaults saw instances 0-29): does what won on the committed draws still win?
@@ -435,9 +435,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument(
-        "--render", metavar="JSON", help="only rewrite the tables of an earlier run's JSON"
-    )
+    parser.add_argument("--render", metavar="JSON", help="only rewrite the tables of a run's JSON")
     parser.add_argument("--suite", choices=sorted(SUITES), help="a committed secondary run")
     parser.add_argument(
         "--parallel", help="asynchronous mode: comma-separated q (evaluations in flight)"

@@ -43,7 +43,7 @@ for q in 2 3 4; do
   qend=$(date +%s.%N)
   printf '%s\t%s\t%s\n' "$q" "$qstart" "$qend" >> "$RUN.parallel.tsv"
 done
-# benchmarks/results/gpu.json: the issue's fields, from this one run.
+# benchmarks/results/gpu.json: the fields below, from this one run.
 "$PY" - "$RUN" "$start" "$end" <<'PY'
 import json, sys
 from pathlib import Path

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The host overhead per step before and after issue 23's changes, by the same command:
+# The host overhead per step of two commits, by the same command:
 # `throughput.py --host-only` on an earlier commit's package (checked out in a temporary
 # git worktree, found first through PYTHONPATH) and then on this one. Writes
 # benchmarks/results/host_before.json and host_after.json.
 #
 # Usage: bash benchmarks/host_before_after.sh [BEFORE]
-#   BEFORE: the commit to compare with (default 4267dc2, the last one before issue 23's
-#   training-step changes). PYTHON=... picks the interpreter (default .venv/bin/python).
+#   BEFORE: the commit to compare with (default 4267dc2, the last one before the training
+#   step's rework; throughput.py must import from it: a commit of the same package layout). PYTHON=... picks the interpreter (default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE="${1:-4267dc2}"

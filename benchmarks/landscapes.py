@@ -6,7 +6,7 @@ returns NaN where training diverges; the benchmark adds noise of the size traini
 seeds give (measured on ``benchmarks/data/lr_table.csv``) and scores a method by the
 noise-free value of the point it reports.
 
-Families (issue 9):
+Families:
 
 - ``cliff``: a valley whose optimum lies next to a divergence cliff (NaN beyond a random
   threshold within 0.3 decades above the optimum);
@@ -17,9 +17,9 @@ Families (issue 9):
 - ``momentum``: 2-D, lr x momentum, the loss a function of lr / (1 - momentum);
 - ``table``: the measured CPU-profile curve (one training seed's curve per call);
 - ``lr_momentum_table``: 2-D, the CPU profile measured on a grid of learning rates x
-  momenta (``benchmarks/data/lr_momentum_table.csv``, issue 24).
+  momenta (``benchmarks/data/lr_momentum_table.csv``).
 
-Several SGD hyperparameters (``MULTI``, with ``momentum``; issue 24), each with a
+Several SGD hyperparameters (``MULTI``, with ``momentum``), each with a
 divergence cliff and the shapes their interactions have:
 
 - ``lr_wd``: lr x weight decay, the regularisation set by the product lr * wd (a

@@ -5,7 +5,7 @@ rates over the CPU profile's search range, 3 training seeds each, and writes
 ``benchmarks/data/lr_table.csv`` (one row per trial, appended as it goes, so an
 interrupted run continues where it stopped). ``bo_regret.py`` replays this table.
 
-With ``--momenta`` the grid is learning rate x SGD momentum (issue 24), written to
+With ``--momenta`` the grid is learning rate x SGD momentum, written to
 ``benchmarks/data/lr_momentum_table.csv``: the measured 2-D landscape ``bo_regret.py``
 replays as the ``lr_momentum_table`` family. Seeds run one after another, so a run
 stopped part-way leaves whole seeds' surfaces.

@@ -32,7 +32,7 @@ from boresnet.study.resume import check_resume, load_run_config
 from boresnet.study.run_folder import RunFolder, new_run_dir
 from boresnet.training.data import overlap_count
 from boresnet.training.distributed import is_primary
-from boresnet.training.trial import check_hardware, run_trial
+from boresnet.training.trial import run_trial
 
 EXIT_OK, EXIT_NO_RESULT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -44,7 +44,6 @@ class CommandError(Exception):
 def cmd_train(ns: Namespace) -> int:
     """Run one trial and print its result; the last stdout line is JSON."""
     config = config_from(ns.as_dict())
-    check_hardware(config)
     lr = ns.lr if ns.lr is not None else config.optim.lr
     if not lr > 0:
         raise CommandError(f"--lr: must be > 0, got {lr}")
@@ -71,9 +70,8 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
     else:
         config = config_from(ns.as_dict())
         folder = RunFolder(new_run_dir(config.out, ns.run_dir))
-    check_hardware(config)  # before the folder is touched
     # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does; both
-    # also set the flag the study checks between trials (boresnet/interrupts.py).
+    # also set the flag the study checks between trials (boresnet/study/interrupts.py).
     forget_interrupts()
     previous = {s: signal.signal(s, handle_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

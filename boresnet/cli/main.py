@@ -128,7 +128,7 @@ def build_parsers() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
     return parser, subs
 
 
-def check_fields(command: str, argv: list[str]) -> None:
+def refuse_unknown_fields(command: str, argv: list[str]) -> None:
     """Refuse unknown config fields in flags and ``--config`` files, naming the allowed ones.
 
     Raises:
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in subs:
-            check_fields(argv[0], argv[1:])
+            refuse_unknown_fields(argv[0], argv[1:])
         ns = parser.parse_args(argv)
         command = ns.command
         sub_ns = ns[command]

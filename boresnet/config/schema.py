@@ -37,7 +37,9 @@ class DataConfig:
     num_workers: int = 0
     loader: Literal["auto", "dataloader", "device"] = "auto"
     eval_batch_size: int = 1000
-    tile_train: int | None = None  # repeat training images to this many: timing only
+    # A benchmark knob (benchmarks/throughput.py, gpu.sh), not for studies: repeat the
+    # training images up to this many, to time a full-size epoch on a small data set.
+    tile_train: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "data")

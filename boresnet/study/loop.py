@@ -28,10 +28,10 @@ from boresnet.study.lock import RunLock
 from boresnet.study.report import StudyReport, report_text, test_incumbent
 from boresnet.study.resume import fingerprinted_fields, study_fingerprint
 from boresnet.study.run_folder import RUN_DIR_ENV, RunFolder
-from boresnet.study.runners import RayRunner, Running, SerialRunner
+from boresnet.study.runners import RayRunner, SerialRunner, Trial
 from boresnet.training.distributed import is_primary
 from boresnet.training.faults import MachineFault
-from boresnet.training.trial import TrialResult, check_data
+from boresnet.training.trial import TrialResult, check_data, check_hardware
 from boresnet.tuner import BayesianOptimizer, Pending, SearchExhausted
 
 
@@ -258,7 +258,7 @@ class Study:
                     except SearchExhausted:
                         stopped = self._exhausted(records)
                         break
-                    trial = Running(
+                    trial = Trial(
                         index, params, opt.last_proposal_kind, self.config.seed + index,
                         [r.index for r in running] if parallel > 1 else None,
                     )  # fmt: skip
@@ -340,11 +340,12 @@ def quiet_writer_threads(args: threading.ExceptHookArgs) -> None:
 
 
 def start_study(config: Config, folder: RunFolder, resume: bool) -> StudyReport:
-    """Check the data, claim (or adopt) the folder, lock it, write the config, run.
+    """Check the machine and the data, claim (or adopt) the folder, lock it, write the config, run.
 
-    The data first: a broken dataset is one error before anything is written (never a
-    failed trial, never a half-made run folder).
+    Both checks first: a GPU asked for where there is none, or a broken dataset, is one
+    error before anything is written (never a failed trial, never a half-made run folder).
     """
+    check_hardware(config)
     data_sha = check_data(config)
     previous_hook = threading.excepthook
     threading.excepthook = quiet_writer_threads

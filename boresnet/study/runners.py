@@ -62,7 +62,7 @@ class EngineError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Running:
+class Trial:
     """A trial submitted to a runner and not yet finished.
 
     Attributes:
@@ -90,7 +90,7 @@ class SerialRunner:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._trial: tuple[Running, dict[str, Any]] | None = None
+        self._trial: tuple[Trial, dict[str, Any]] | None = None
 
     def __enter__(self) -> SerialRunner:
         return self
@@ -103,17 +103,17 @@ class SerialRunner:
         return "this process, one trial at a time"
 
     @property
-    def running(self) -> list[Running]:
+    def running(self) -> list[Trial]:
         """The trial submitted and not yet waited for (at most one)."""
         return [] if self._trial is None else [self._trial[0]]
 
-    def submit(self, trial: Running, **kwargs: Any) -> None:
+    def submit(self, trial: Trial, **kwargs: Any) -> None:
         """Queue ``trial`` with ``run_trial``'s keyword arguments (not params, seed)."""
         if self._trial is not None:
             raise RuntimeError("a serial runner runs one trial at a time")
         self._trial = (trial, kwargs)
 
-    def wait(self) -> tuple[Running, TrialResult]:
+    def wait(self) -> tuple[Trial, TrialResult]:
         """Train the submitted trial here; return it and its result.
 
         Raises:
@@ -170,7 +170,7 @@ class RayRunner:
         self.cpus = config.engine.cpus_per_trial
         self.gpus = gpus_per_trial(config)
         self.address = config.engine.address or os.environ.get("RAY_ADDRESS") or None
-        self._running: dict[ray.ObjectRef, Running] = {}
+        self._running: dict[ray.ObjectRef, Trial] = {}
         self._task: Any = None
 
     def __enter__(self) -> RayRunner:
@@ -217,11 +217,11 @@ class RayRunner:
         return f"{where}, {self.cpus:g} CPU and {self.gpus:g} GPU per trial"
 
     @property
-    def running(self) -> list[Running]:
+    def running(self) -> list[Trial]:
         """The trials in flight, in the order they were started."""
         return sorted(self._running.values(), key=lambda r: r.index)
 
-    def submit(self, trial: Running, **kwargs: Any) -> None:
+    def submit(self, trial: Trial, **kwargs: Any) -> None:
         """Start ``trial`` with ``run_trial``'s keyword arguments (not params, seed).
 
         Every path (the data folder, the logs, the checkpoint) goes to the worker
@@ -236,7 +236,7 @@ class RayRunner:
         ref = self._task.remote(config, trial.params, seed=trial.seed, **{**kwargs, **paths})
         self._running[ref] = trial
 
-    def wait(self) -> tuple[Running, TrialResult]:
+    def wait(self) -> tuple[Trial, TrialResult]:
         """Block until a trial finishes; return it and its result.
 
         Raises:

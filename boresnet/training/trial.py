@@ -160,7 +160,11 @@ def build_strategy(config: Config) -> Any:
 def build_trainer(
     config: Config, logger: Any = False, callbacks: list | None = None, **overrides: Any
 ) -> L.Trainer:
-    """Build a Lightning ``Trainer`` from the trainer config."""
+    """Build a Lightning ``Trainer`` from the trainer config (every Trainer is built here).
+
+    Raises:
+        ConfigError: The machine cannot serve the request (:func:`check_hardware`).
+    """
     check_hardware(config)
     t = config.trainer
     callbacks = list(callbacks or [])

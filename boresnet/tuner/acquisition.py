@@ -142,9 +142,8 @@ def maximise(
     """The acquisition's best point outside the neighbourhoods of evaluated points.
 
     Only points the feasibility model thinks more likely to train than to diverge are
-    candidates (while any exists): constrained EI alone still sent a large enough EI
-    into a likely divergence (cliff family median regret 0.0026 without this filter,
-    0.0017 with it, in development runs of ``benchmarks/bo_regret.py``).
+    candidates (while any exists): constrained EI alone still sends a large enough EI
+    into a likely divergence, just above the cliff where SGD's optimum often lies.
 
     Args:
         acq: The acquisition.

@@ -43,7 +43,7 @@ class TunerSettings:
             plateau 11x).
         gap_radius: While the model only refines, evaluate the centre of the largest hole
             in the data when its radius (a fraction of the range over sqrt(d)) exceeds this
-            (``None``: never; Forrester's p90 5.04 -> 0.009, cliff 0.0009 -> 0.0025).
+            (``None``: never; Forrester's p90 0.009 against 5.04, cliff 0.0025 against 0.0009).
         num_restarts: Restarts of the acquisition's maximisation (a step takes 0.07 s in
             1-D: ``python benchmarks/throughput.py``).
         raw_samples: Raw samples that seed the restarts.
@@ -88,31 +88,36 @@ def check_choices(**values: str) -> None:
             )
 
 
-# Design: 2 Sobol points a parameter (1-D: a third point cost cliff 2.6x).
+# Median regret of ``python benchmarks/bo_regret.py`` (``--suite classic``, ``--suite multi``),
+# with the value chosen against the alternative measured.
+# Design: 2 Sobol points a parameter (a third in 1-D: cliff 2.6x the regret).
 DESIGN_PER_PARAM = 2
-# ... at most 2/5 of a known budget, never under d + 1 (3-D, budget 10: 0.0746 -> 0.0555).
+# ... at most 2/5 of a known budget, never under d + 1 (3-D, budget 10: 0.0555 against 0.0746).
 DESIGN_SHARE = Fraction(2, 5)  # exact: 0.4 * 15 in floats rounds up to 7
 # Sobol points looked at per design step for one that no rule excludes.
 DESIGN_LOOKAHEAD = 64
-# log(y - shift) puts the lowest value 5% of the range above zero (forrester 5.18 -> 0.0039).
+# log(y - shift) puts the lowest value 5% of the range above zero (forrester 0.0039 against
+# 5.18 with a floor at 1e-6).
 LOG_SHIFT_FRACTION = 0.05
-# A proposal gaining under 3% (on the log scale) is not worth a trial (plateau 0.0044 -> 0.0020).
+# A gain under 3% (log scale) is not worth a trial (plateau 0.0020 against 0.0044 at 1%).
 MIN_RELATIVE_GAIN = 0.03
-# The exploration model's length-scale cap, x sqrt(d) (plateau p90 1.95 at 0.1, 0.41 here).
+# The exploration model's length-scale cap, x sqrt(d) (plateau p90 0.41 against 1.95 at 0.1).
 EXPLORE_LENGTHSCALE = 0.05
-# The gap step fires only while the proposal is this near the incumbent (Levy p90 0.11 -> 0.008).
+# The gap step fires only while the proposal is this near the incumbent (Levy p90 0.008 against
+# 0.11 without the condition).
 REFINING_RADIUS = 0.1
 # Scrambled Sobol candidates drawn to find the largest hole in the data.
 GAP_CANDIDATES = 2048
-# Model steps before the first gap step (after one: six_hump_camel 0.32 -> 0.41).
+# Model steps before the first gap step (six_hump_camel 0.32 against 0.41 after one).
 GAP_AFTER_MODEL_STEPS = 2
-# The budget's last evaluation refines (pooled 0.00065 -> 0.00045; two last: plateau p90 1.2).
+# The budget's last evaluation refines (ablation boresnet_explore_to_end: pooled 0.0007).
 FINAL_STEPS_WITHOUT_EXPLORING = 1
 # Neighbourhood of a failure that ``failures="exclude"`` removes, in search coordinates.
 EXCLUDE_RADIUS = 0.1
-# After a divergence, exploration looks where P(diverge) >= this (momentum p90 0.38 -> 0.16).
+# After a divergence, exploration looks where P(diverge) >= this (momentum p90 0.16 against 0.38
+# exploring every gap alike).
 EDGE_OF_DIVERGENCE = 0.05
-# A look elsewhere only where mean - 2 sd beats the incumbent (2-D momentum 0.071 -> 0.049).
+# A look elsewhere only where mean - 2 sd beats the incumbent (2-D momentum 0.049 against 0.071).
 LOWER_BOUND_SD = 2.0
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is at it.
 BOUND_MARGIN = 0.1

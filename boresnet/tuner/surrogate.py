@@ -60,14 +60,9 @@ def trend_columns(space: SearchSpace) -> tuple[int, ...]:
 
     SGD's stability limit is a rate, whatever else is searched, so a divergence says
     "lower the rate". A trend fitted over every parameter to a handful of points tilts
-    toward whatever the first divergence happened to be high in: in 3-D (lr_mom_wd),
-    after one divergence at momentum 0.98, it judged higher rates *safer* and sent four
-    proposals in a row to lr 3-10, all of which diverged. In the rate alone, 30 paired
-    instances at budget 10 (medians): momentum 0.0237 -> 0.0181, lr_wd 0.0296 ->
-    0.0128, lr_warmup 0.0217 -> 0.0136, lr_mom_wd 0.0555 -> 0.0480 (with the 4-point
-    design; pooled p90 0.090 -> 0.067); at budget 20: 0.0066 -> 0.0084, 0.0016 ->
-    0.0007, 0.0041 -> 0.0040, 0.0224 -> 0.0182 (docs/benchmarks.md). Without a
-    searched ``lr`` the trend is linear in every parameter.
+    toward whatever the first divergence happened to be high in, and can judge higher
+    rates *safer* (docs/decisions/0002-failures-and-divergence.md). Without a searched
+    rate (:attr:`SearchSpace.rate_column`) the trend is linear in every parameter.
     """
     j = space.rate_column
     return tuple(range(space.dim)) if j is None else (j,)
