@@ -88,6 +88,23 @@ def test_uneven_device_shards_do_not_hang(study_data, tmp_path):
     assert result["status"] == "ok", result
 
 
+def test_a_ddp_study_never_hangs_in_its_report(study_data, tmp_path):
+    """Every rank must agree whether to retrain the incumbent or test its checkpoint."""
+    for attempt in range(3):
+        run = tmp_path / f"run{attempt}"
+        args = [
+            sys.executable, "-m", "boresnet", "bo",
+            "--config", str(REPO / "configs" / "cpu.yaml"), "--data-dir", str(study_data),
+            *TINY, "--budget", "1", "--search.n_init", "1", "--run-dir", str(run),
+            "--data.train_subset", "1025", "--data.batch_size", "512",
+            "--data.loader", "device", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+        ]  # fmt: skip
+        proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["test_n"] > 0 and summary["retrained_trial"] is None
+
+
 NAN_ON_RANK_1 = """
 import json, os, sys
 from pathlib import Path

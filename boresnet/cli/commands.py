@@ -69,6 +69,8 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
         config = check_resume(parser, ns, argv, folder)
     else:
         config = config_from(ns.as_dict())
+        # Absolute, so that evaluate and --resume from another folder find the same data.
+        config.data.data_dir = str(Path(config.data.data_dir).resolve())
         folder = RunFolder(new_run_dir(config.out, ns.run_dir))
     # SIGTERM (a scheduler's preemption, `kill`) stops the study like Ctrl-C does; both
     # also set the flag the study checks between trials (boresnet/study/interrupts.py).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import warnings
 from argparse import ArgumentError
@@ -57,6 +58,10 @@ USER_ERRORS = (
     MachineFault,
     OSError,
 )
+# Colour and cursor codes (Ray's messages carry them): never in an error line.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# An error line's length at most, "boresnet: error: " aside.
+MAX_LINE = 280
 # Flags a subcommand adds beside the config fields (and jsonargparse's own).
 EXTRA_FLAGS = {
     "train": {"config", "data-dir", "lr", "help", "print_config"},
@@ -190,9 +195,11 @@ def config_files(argv: list[str]) -> list[str]:
 
 
 def one_line(err: BaseException) -> str:
-    """An exception's message on one line."""
-    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
-    return text or type(err).__name__
+    """An exception's message on one line, without terminal escapes, at most ``MAX_LINE``."""
+    plain = ANSI_ESCAPE.sub("", str(err))
+    text = " ".join(part.strip() for part in plain.splitlines() if part.strip())
+    text = text or type(err).__name__
+    return text if len(text) <= MAX_LINE else text[: MAX_LINE - 3] + "..."
 
 
 def quiet_libraries() -> None:

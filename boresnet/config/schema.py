@@ -21,6 +21,10 @@ __all__ += ["SearchConfig", "TrainerConfig", "config_from", "from_dict", "to_dic
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 MAX_WIDTH = 1024
 SEED_LIMIT = 2**32  # Lightning's seed_everything takes seeds below this
+# Ray accounts resources to 4 decimal places: a finer claim is a precision error there.
+RESOURCE_STEP = 0.0001
+# More than an hour to answer is no cluster (and a larger value overflows a timeout).
+MAX_CONNECT_TIMEOUT_S = 3600.0
 
 
 @dataclass
@@ -171,6 +175,19 @@ class TrainerConfig:
         )
 
 
+def address_parts(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of ``host:port`` or ``ray://host:port``; ``("auto", 0)`` for auto.
+
+    ``None`` where the address has neither form (a port must be 1-65535).
+    """
+    if address == "auto":
+        return "auto", 0
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536) or "/" in host:
+        return None
+    return host, int(port)
+
+
 @dataclass
 class EngineConfig:
     """Where trials run when several are in flight (``search.parallel`` > 1): Ray core.
@@ -202,20 +219,28 @@ class EngineConfig:
             f"must be a fraction in [0, 1] or a whole count, got {self.gpus_per_trial}",
         )
         require(
-            self.cpus_per_trial > 0,
+            self.cpus_per_trial >= RESOURCE_STEP,
             "engine.cpus_per_trial",
-            f"must be > 0, got {self.cpus_per_trial}",
+            f"must be >= {RESOURCE_STEP}, got {self.cpus_per_trial}",
         )
+        for name in ("cpus_per_trial", "gpus_per_trial"):
+            value = getattr(self, name)
+            require(
+                value is None or abs(value - round(value, 4)) < 1e-12,
+                f"engine.{name}",
+                f"Ray counts resources in steps of {RESOURCE_STEP}, got {value}",
+            )
         require(
-            self.connect_timeout_s > 0,
+            0 < self.connect_timeout_s <= MAX_CONNECT_TIMEOUT_S,
             "engine.connect_timeout_s",
-            f"must be > 0, got {self.connect_timeout_s}",
+            f"must be in (0, {MAX_CONNECT_TIMEOUT_S}], got {self.connect_timeout_s}",
         )
-        require(
-            self.address is None or self.address.strip() != "",
-            "engine.address",
-            "must be null, 'auto', host:port or ray://host:port, got an empty string",
-        )
+        if self.address is not None:
+            require(
+                address_parts(self.address) is not None,
+                "engine.address",
+                f"expected auto, host:port or ray://host:port, got {self.address!r}",
+            )
 
 
 @dataclass

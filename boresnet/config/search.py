@@ -16,6 +16,9 @@ from boresnet.tuner import TunerSettings, design_size
 DEFAULTS = TunerSettings()
 
 MAX_BUDGET = 10_000  # more evaluations is a typo (the GP's cost grows with the cube of it)
+# Where a range can be searched and drawn: 10**x and matplotlib's log axes overflow
+# far beyond (a range of [1e-300, 1e300] broke the first figure).
+LOG_LIMITS = (1e-30, 1e30)
 TUNABLE = ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_fraction")
 
 
@@ -45,6 +48,19 @@ class ParamConfig:
         if self.scale == "log":
             require(
                 self.low > 0, f"{where}.low", f"a log-scale parameter needs low > 0, got {self.low}"
+            )
+            require(
+                LOG_LIMITS[0] <= self.low and self.high <= LOG_LIMITS[1],
+                where,
+                f"a log-scale range must lie in [{LOG_LIMITS[0]:g}, {LOG_LIMITS[1]:g}] to be "
+                f"searched and drawn, got [{self.low:g}, {self.high:g}]",
+            )
+        else:
+            require(
+                max(abs(self.low), abs(self.high)) <= LOG_LIMITS[1],
+                where,
+                f"a linear range must lie in [-{LOG_LIMITS[1]:g}, {LOG_LIMITS[1]:g}], "
+                f"got [{self.low:g}, {self.high:g}]",
             )
 
 

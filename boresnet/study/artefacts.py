@@ -102,7 +102,11 @@ def write_summary_figures(
     states = []
     for k in range(2, len(records) + 1):
         past = build_optimizer(config, records[:k])
-        states.append((past, past.ask() if k < len(records) else None))
+        try:
+            nxt = past.ask() if k < len(records) else None
+        except SearchExhausted:  # the range was used up there (several trials in flight)
+            nxt = None
+        states.append((past, nxt))
     last = states[-1][0]
     notes = [bound_warning(n, side) for n, side in last.incumbent_at_bound().items()]
     fig = draw_summary(states, notes)

@@ -23,6 +23,10 @@ from typing import Any
 
 from boresnet.tuner import STATUSES
 
+# A trial's index: no study proposes this many (search.budget is at most 10,000), and
+# its seed (config seed + index) must stay a valid seed.
+MAX_TRIAL_INDEX = 1_000_000
+
 
 class JournalError(RuntimeError):
     """The journal cannot be used; the message names the file and line."""
@@ -60,6 +64,7 @@ class TrialRecord:
         pending: With several trials in flight, the indices of those still running
             when this one was proposed (the optimiser was told their points); absent
             (``None``) for a study that runs one trial at a time.
+        threads: The CPU threads torch trained with (a retrain uses as many).
     """
 
     index: int
@@ -78,6 +83,7 @@ class TrialRecord:
     config_sha: str | None = None
     data_sha: str | None = None
     pending: list[int] | None = None
+    threads: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,8 +93,9 @@ class TrialRecord:
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (without ``pending`` when there is none)."""
         data = dataclasses.asdict(self)
-        if data["pending"] is None:
-            del data["pending"]  # a sequential study's lines stay as they were
+        for optional in ("pending", "threads"):
+            if data[optional] is None:
+                del data[optional]  # absent rather than null: older lines read the same
         return data
 
     @classmethod
@@ -129,6 +136,12 @@ class TrialRecord:
             "space": record.space is None or isinstance(record.space, list),
             "config_sha": record.config_sha is None or isinstance(record.config_sha, str),
             "data_sha": record.data_sha is None or isinstance(record.data_sha, str),
+            "threads": record.threads is None
+            or (
+                isinstance(record.threads, int)
+                and not isinstance(record.threads, bool)
+                and record.threads >= 1
+            ),
             "pending": record.pending is None
             or (
                 isinstance(record.pending, list)
@@ -138,6 +151,12 @@ class TrialRecord:
         bad = [k for k, good in checks.items() if not good]
         if bad:
             raise ValueError(f"field {bad[0]!r} has a wrong type or value: {data[bad[0]]!r}")
+        if not 0 <= record.index < MAX_TRIAL_INDEX:
+            raise ValueError(f"field 'index' must be in [0, {MAX_TRIAL_INDEX}), got {record.index}")
+        if record.pending is not None and not all(0 <= i < record.index for i in record.pending):
+            raise ValueError(
+                f"field 'pending' must hold earlier trials' indices, got {record.pending}"
+            )
         if record.status == "ok" and record.objective is None:
             raise ValueError("field 'objective' is null although status is 'ok'")
         return record

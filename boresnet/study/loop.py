@@ -28,11 +28,14 @@ from boresnet.study.lock import RunLock
 from boresnet.study.report import StudyReport, report_text, test_incumbent
 from boresnet.study.resume import fingerprinted_fields, study_fingerprint
 from boresnet.study.run_folder import RUN_DIR_ENV, RunFolder
-from boresnet.study.runners import RayRunner, SerialRunner, Trial
+from boresnet.study.runners import EngineError, RayRunner, SerialRunner, Trial
 from boresnet.training.distributed import is_primary
 from boresnet.training.faults import MachineFault
 from boresnet.training.trial import TrialResult, check_data, check_hardware
 from boresnet.tuner import BayesianOptimizer, Pending, SearchExhausted
+
+# Rank 0 hands its first trial number to the data-parallel ranks here.
+START_INDEX_ENV = "BORESNET_START_INDEX"
 
 
 class StudyError(RuntimeError):
@@ -97,6 +100,7 @@ class Study:
             config_sha=study_fingerprint(self.config),
             data_sha=self.data_sha,
             pending=pending,
+            threads=result.threads,
         )
 
     def _progress(
@@ -149,12 +153,12 @@ class Study:
                 f"boresnet bo --resume {shlex.quote(str(self.folder))}"
             )
 
-    def _exhausted(self, records: list[TrialRecord]) -> str:
+    def _exhausted(self, records: list[TrialRecord], running: int = 0) -> str:
+        after = f"{len(records)} trials" + (f" ({running} still running)" if running else "")
         stopped = (
             "the search range is exhausted at search.min_distance = "
             f"{self.config.search.min_distance}: no untried point is left after "
-            f"{len(records)} trials; stopping early (widen search.params or lower "
-            "search.min_distance)"
+            f"{after}; stopping early (widen search.params or lower search.min_distance)"
         )
         self.say(stopped)
         return stopped
@@ -224,6 +228,19 @@ class Study:
             self.close_writer()
         return report
 
+    def _first_index(self, records: list[TrialRecord]) -> int:
+        """This invocation's first trial number: past every journalled and claimed one.
+
+        Rank 0 decides and hands it to the data-parallel ranks Lightning launches
+        (through the environment): by the time they look, rank 0 has claimed more.
+        """
+        if not self.primary and START_INDEX_ENV in os.environ:
+            return int(os.environ[START_INDEX_ENV])
+        index = max(next_index(records), self.folder.next_unclaimed())
+        if self.primary:
+            os.environ[START_INDEX_ENV] = str(index)
+        return index
+
     def runner(self) -> SerialRunner | RayRunner:
         """Where the trials run: this process, or Ray for ``search.parallel`` > 1."""
         if self.config.search.parallel > 1:
@@ -240,7 +257,7 @@ class Study:
         Ctrl-C) cancels what still runs. Returns why the study stopped early, if it did.
         """
         budget, parallel = self.config.search.budget, self.config.search.parallel
-        index, stopped = next_index(records), None
+        index, stopped = self._first_index(records), None
         with self.runner() as runner:
             if parallel > 1:
                 self.say(f"up to {parallel} trials at once on {runner.describe()}")
@@ -256,12 +273,15 @@ class Study:
                     try:
                         params = opt.ask(pending=[Pending(r.params, r.kind) for r in running])
                     except SearchExhausted:
-                        stopped = self._exhausted(records)
+                        stopped = self._exhausted(records, len(running))
                         break
                     trial = Trial(
-                        index, params, opt.last_proposal_kind, self.config.seed + index,
+                        index, params, opt.last_proposal_kind,
+                        self.config.seed + len(records) + len(running),  # as unbroken
                         [r.index for r in running] if parallel > 1 else None,
                     )  # fmt: skip
+                    if self.primary:
+                        self.folder.claim(index)  # a trial lost in flight keeps its number
                     runner.submit(trial, **self._trial_paths(index))
                     index += 1
                     if parallel > 1:
@@ -347,6 +367,8 @@ def start_study(config: Config, folder: RunFolder, resume: bool) -> StudyReport:
     """
     check_hardware(config)
     data_sha = check_data(config)
+    if config.search.parallel > 1:
+        RayRunner(config).preflight()
     previous_hook = threading.excepthook
     threading.excepthook = quiet_writer_threads
     try:
@@ -358,16 +380,24 @@ def start_study(config: Config, folder: RunFolder, resume: bool) -> StudyReport:
             folder.create()
         # Data-parallel ranks re-run this command: they must find rank 0's folder.
         os.environ[RUN_DIR_ENV] = str(folder.path)
-        with RunLock(folder.lock):
-            # Written on resume too: a raised budget must reach config.yaml (plot reads it).
-            folder.start(to_dict(config))
-            folder.write_origin(fingerprinted_fields(config))  # once: what a resume keeps
-            print(
-                f"study folder: {folder}  (TensorBoard: tensorboard --logdir "
-                f"{shlex.quote(str(folder))})",
-                flush=True,
-            )
-            return Study(config, folder, data_sha).run()
+        try:
+            with RunLock(folder.lock):
+                # Written on resume too: a raised budget must reach config.yaml (plot reads it).
+                folder.start(to_dict(config))
+                folder.write_origin(fingerprinted_fields(config))  # once: what a resume keeps
+                print(
+                    f"study folder: {folder}  (TensorBoard: tensorboard --logdir "
+                    f"{shlex.quote(str(folder))})",
+                    flush=True,
+                )
+                return Study(config, folder, data_sha).run()
+        except EngineError:
+            # Ray refused the claim before any trial (a cluster's machines too small):
+            # leave no folder that would refuse the corrected command.
+            if not resume and folder.journal.is_file() and folder.journal.stat().st_size == 0:
+                folder.discard()
+            raise
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
+        os.environ.pop(START_INDEX_ENV, None)
         threading.excepthook = previous_hook

@@ -17,6 +17,7 @@ from boresnet.config.schema import Config
 from boresnet.study.journal import TrialRecord
 from boresnet.study.run_folder import RunFolder
 from boresnet.training.classifier import ResNetClassifier
+from boresnet.training.distributed import rank_zero_decides
 from boresnet.training.trial import build_datamodule, build_trainer, run_trial
 from boresnet.tuner import STATUSES, BayesianOptimizer
 
@@ -69,8 +70,9 @@ def retrain(config: Config, folder: RunFolder, record: TrialRecord) -> None:
 
     The clean-up at the end of a study keeps the incumbent's weights only, and after a
     resume the incumbent (lowest posterior mean) can move back to an earlier trial: the
-    report then retrains it rather than fail. Seeded, so the same weights on a CPU (a
-    GPU's kernels may differ in the last bits).
+    report then retrains it rather than fail. With its seed and its journalled thread
+    count, so the same weights on the same CPU (a GPU's kernels may differ in the last
+    bits).
 
     Raises:
         CheckpointError: The retrained trial did not end ``ok``.
@@ -83,6 +85,7 @@ def retrain(config: Config, folder: RunFolder, record: TrialRecord) -> None:
         name=folder.trials_logs_name,
         version=f"{folder.trial_version(record.index)}-retrained",
         checkpoint=folder.trial_checkpoint(record.index),
+        threads=record.threads,
     )
     if result.status != "ok":
         raise CheckpointError(
@@ -204,7 +207,7 @@ def test_incumbent(
     # Observations are told in journal order: the position finds the record, whose index
     # (its proposal number) names the checkpoint.
     record = records[index]
-    if not folder.trial_checkpoint(record.index).exists():
+    if rank_zero_decides(not folder.trial_checkpoint(record.index).exists()):
         retrain(config, folder, record)
         report.retrained_trial = record.index
     acc, n, confusion = test_checkpoint(config, folder.trial_checkpoint(record.index))

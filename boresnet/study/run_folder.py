@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
@@ -137,6 +138,18 @@ class RunFolder:
         """Checkpoint of trial ``index`` (0-based)."""
         return self.checkpoints / f"trial_{index:03d}.ckpt"
 
+    def claim(self, index: int) -> None:
+        """Mark trial number ``index`` as used, before it starts (its log folder)."""
+        (self.path / TRIAL_LOGS / self.trial_version(index)).mkdir(parents=True, exist_ok=True)
+
+    def next_unclaimed(self) -> int:
+        """One past the largest trial number claimed in this folder (0 when none is)."""
+        logs = self.path / TRIAL_LOGS
+        names = [p.name for p in logs.iterdir()] if logs.is_dir() else []
+        found = (re.fullmatch(r"trial_(\d{3,})(-retrained)?", n) for n in names)
+        numbers = [int(m.group(1)) for m in found if m]
+        return max(numbers, default=-1) + 1
+
     def trial_version(self, index: int) -> str:
         """TensorBoard version (sub-folder) of trial ``index``."""
         return f"trial_{index:03d}"
@@ -211,6 +224,25 @@ class RunFolder:
         self.write_config_data(config_data)
         if not self.journal.exists():
             write_text(self.journal, "")
+
+    def discard(self) -> None:
+        """Undo :meth:`create` and :meth:`start` of a study that ran no trial.
+
+        Only what a new study writes goes (config, origin, the empty journal, the lock,
+        empty subfolders, then the folder if empty): the same command, corrected, can
+        then use the folder again.
+
+        Raises:
+            RunFolderError: The journal holds a trial.
+        """
+        if self.journal.exists() and self.journal.stat().st_size > 0:
+            raise RunFolderError(f"{self.path} holds trials; resume it instead")
+        for name in (CONFIG, ORIGIN, JOURNAL, LOCK):
+            (self.path / name).unlink(missing_ok=True)
+        for sub in (*FOLDERS, self.path):
+            folder = self.path / sub
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
     def ensure_writable(self) -> None:
         """Create the folder if needed and prove it writable, before any training."""

@@ -24,23 +24,30 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import grpc
 import ray
 import torch
 from ray.exceptions import (
+    LocalRayletDiedError,
     NodeDiedError,
     ObjectLostError,
     OutOfMemoryError,
+    RaySystemError,
     RayTaskError,
     WorkerCrashedError,
 )
 
-from boresnet.config.schema import Config
+from boresnet.config.schema import Config, address_parts
 from boresnet.training.faults import MachineFault
 from boresnet.training.trial import TrialResult, run_trial
 
@@ -55,6 +62,12 @@ OBJECT_STORE_BYTES = 80 * 1024**2
 PATH_ARGUMENTS = ("log_dir", "checkpoint")
 # What Ray raises when a worker, or the node under it, died with the trial.
 WORKER_DEATHS = (WorkerCrashedError, OutOfMemoryError, NodeDiedError, ObjectLostError)
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type where there is none)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(err).__name__
 
 
 class EngineError(RuntimeError):
@@ -134,28 +147,64 @@ def gpus_per_trial(config: Config) -> float:
     return 1.0 if gpu else 0.0
 
 
-def check_address(address: str, timeout_s: float) -> None:
-    """Fail within ``timeout_s`` when ``host:port`` (or ``ray://host:port``) does not answer.
+def check_address(address: str, timeout_s: float, source: str = "engine.address") -> None:
+    """Fail within ``timeout_s`` unless a Ray cluster answers at ``address``.
 
-    ``auto`` is looked up by Ray itself, which says at once when no cluster runs here.
+    Something must accept the connection, and speak gRPC there (Ray's GCS and its client
+    server do): a web server on the port is refused, where ``ray.init`` would retry
+    forever. ``auto`` is looked up by Ray itself, which says at once when none runs.
+
+    Args:
+        address: ``auto``, ``host:port`` or ``ray://host:port``.
+        timeout_s: Seconds to wait for each of the two checks.
+        source: Where the address came from, for the message (``RAY_ADDRESS``).
 
     Raises:
-        EngineError: Not ``host:port``, or nothing answers there.
+        EngineError: Not an address, nothing answers there, or no Ray.
     """
-    if address == "auto":
+    parts = address_parts(address)
+    if parts is None:
+        raise EngineError(f"{source}: expected auto, host:port or ray://host:port, got {address!r}")
+    host, port = parts
+    if host == "auto":
         return
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not (sep and host and port.isdigit()):
-        raise EngineError(
-            f"engine.address: expected auto, host:port or ray://host:port, got {address!r}"
-        )
     try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        socket.create_connection((host, port), timeout=timeout_s).close()
     except OSError as err:
         raise EngineError(
-            f"engine.address: nothing answers at {address} within {timeout_s:g} s "
+            f"{source}: nothing answers at {address} within {timeout_s:g} s "
             f"({err.strerror or err}); start the cluster (ray start --head) or fix the address"
         ) from err
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError as err:
+        raise EngineError(
+            f"{source}: something answers at {address} but it is not a Ray cluster (no gRPC "
+            f"within {timeout_s:g} s); give the head node's address (ray start --head "
+            "prints it)"
+        ) from err
+    finally:
+        channel.close()
+
+
+@contextmanager
+def signal_handlers_kept() -> Iterator[None]:
+    """Restore SIGINT's and SIGTERM's handlers after the block.
+
+    ``ray.init`` installs its own SIGTERM handler (``sys.exit``) and leaves it after
+    ``ray.shutdown``: the study's own (exit 130 with the resume command) must stay.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 class RayRunner:
@@ -170,34 +219,66 @@ class RayRunner:
         self.cpus = config.engine.cpus_per_trial
         self.gpus = gpus_per_trial(config)
         self.address = config.engine.address or os.environ.get("RAY_ADDRESS") or None
+        from_env = self.address is not None and not config.engine.address
+        self.source = "RAY_ADDRESS" if from_env else "engine.address"
         self._running: dict[ray.ObjectRef, Trial] = {}
         self._task: Any = None
 
-    def __enter__(self) -> RayRunner:
+    def preflight(self) -> None:
+        """Refuse what can be refused before anything is written or Ray starts.
+
+        The address (its form, and that a Ray cluster answers there), and for a local
+        Ray a claim beyond this machine's CPUs or GPUs.
+
+        Raises:
+            EngineError: The message names the field (or ``RAY_ADDRESS``).
+        """
         if self.address:
-            check_address(self.address, self.config.engine.connect_timeout_s)
-            try:
-                ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
-            except ConnectionError as err:
+            check_address(self.address, self.config.engine.connect_timeout_s, self.source)
+            return
+        here = {"CPU": os.cpu_count() or 1, "GPU": torch.cuda.device_count()}
+        for field, claim, key in (("cpus", self.cpus, "CPU"), ("gpus", self.gpus, "GPU")):
+            if claim > here[key]:
                 raise EngineError(
-                    f"engine.address: cannot join Ray at {self.address} ({err})"
+                    f"engine.{field}_per_trial: each trial claims {claim:g} {key}s but the "
+                    f"largest machine here has {here[key]:g}"
+                )
+
+    def __enter__(self) -> RayRunner:
+        self.preflight()
+        with signal_handlers_kept():
+            try:
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
+                else:
+                    ray.init(
+                        include_dashboard=False,
+                        object_store_memory=OBJECT_STORE_BYTES,
+                        log_to_driver=False,
+                        logging_level=logging.ERROR,
+                    )
+            except Exception as err:  # noqa: BLE001 - Ray's start-up errors vary: one line
+                ray.shutdown()
+                where = f"join Ray at {self.address}" if self.address else "start a local Ray"
+                hint = (
+                    "; a ray start --head cluster needs RAY_AUTH_MODE=token" if self.address else ""
+                )
+                raise EngineError(
+                    f"{self.source}: cannot {where} ({first_line(err)}){hint}"
                 ) from err
-        else:
-            ray.init(
-                include_dashboard=False,
-                object_store_memory=OBJECT_STORE_BYTES,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-            )
         try:
             self._check_fits()
         except EngineError:
-            ray.shutdown()
+            self._shutdown()
             raise
         self._task = ray.remote(run_trial).options(
             num_cpus=self.cpus, num_gpus=self.gpus, max_retries=TRIAL_RETRIES
         )
         return self
+
+    def _shutdown(self) -> None:
+        with signal_handlers_kept():
+            ray.shutdown()  # a joined cluster: only disconnects
 
     def _check_fits(self) -> None:
         """Refuse a claim no machine of the cluster can meet (Ray would wait forever)."""
@@ -242,12 +323,16 @@ class RayRunner:
         Raises:
             MachineFault: The trial hit a machine fault (the study stops).
         """
-        (ref,), _ = ray.wait(list(self._running), num_returns=1)
+        try:
+            (ref,), _ = ray.wait(list(self._running), num_returns=1)
+        except (LocalRayletDiedError, RaySystemError) as err:
+            raise MachineFault(
+                f"this machine's Ray node died ({type(err).__name__}: {first_line(err)})"
+            ) from err
         trial = self._running.pop(ref)
         try:
             return trial, ray.get(ref)
         except WORKER_DEATHS as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             return trial, TrialResult(
                 status="failed",
                 objective=None,
@@ -255,12 +340,18 @@ class RayRunner:
                 val_acc=None,
                 epochs=0,
                 wall_s=0.0,
-                error=f"its worker died {TRIAL_RETRIES + 1} times ({type(err).__name__}: {reason})",
+                error=f"its worker died {TRIAL_RETRIES + 1} times ({type(err).__name__}: "
+                f"{first_line(err)})",
             )
         except RayTaskError as err:
-            if isinstance(err.cause, MachineFault):
-                raise err.cause from err
+            # The worker's own exception, as a sequential study would have raised it.
+            if isinstance(err.cause, BaseException) and not isinstance(err.cause, RayTaskError):
+                raise err.cause from None
             raise
+        except (LocalRayletDiedError, RaySystemError) as err:
+            raise MachineFault(
+                f"this machine's Ray node died ({type(err).__name__}: {first_line(err)})"
+            ) from err
 
     def __exit__(
         self,
@@ -276,4 +367,4 @@ class RayRunner:
         task that was not pending") when a cancelled trial's reply arrived during it.
         """
         self._running.clear()
-        ray.shutdown()  # a joined cluster: only disconnects
+        self._shutdown()

@@ -7,8 +7,11 @@ code, and only global rank 0 writes files.
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 def is_primary() -> bool:
@@ -29,3 +32,17 @@ def close_process_group() -> None:
     """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+
+
+def rank_zero_decides(value: T) -> T:
+    """Rank 0's ``value`` on every rank (this rank's own where no process group is open).
+
+    A decision that collective work depends on (retrain, or test a checkpoint) must be
+    the same on every rank: a file rank 0 is still renaming into place is there for one
+    rank and not for another, and the ranks then wait in different collectives.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]

@@ -53,6 +53,8 @@ class TrialResult:
         epochs: Epochs completed.
         wall_s: Seconds the trial took.
         error: One-line explanation for ``diverged`` and ``failed``.
+        threads: The CPU threads torch used: on a CPU, the same params, seed and thread
+            count give the same weights (another count sums in another order).
     """
 
     status: str
@@ -62,6 +64,7 @@ class TrialResult:
     epochs: int
     wall_s: float
     error: str | None = None
+    threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data."""
@@ -206,6 +209,7 @@ def run_trial(
     version: str | None = None,
     checkpoint: str | Path | None = None,
     trainer_overrides: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> TrialResult:
     """Train at ``params`` and return the validation objective.
 
@@ -218,6 +222,9 @@ def run_trial(
         version: Logger version (sub-folder).
         checkpoint: Save the trained model here when the trial succeeds.
         trainer_overrides: Extra ``Trainer`` arguments (e.g. ``fast_dev_run``).
+        threads: CPU threads for torch during the trial (``None``: as the process has;
+            a Ray worker has its ``engine.cpus_per_trial``). A retrain passes the count
+            its trial journalled.
 
     Returns:
         The trial's result; never raises for divergence or training errors.
@@ -226,6 +233,25 @@ def run_trial(
         DatasetError: The data cannot be loaded (no trial could succeed).
         KeyboardInterrupt: The user interrupted training.
     """
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train(config, params, seed, log_dir, name, version, checkpoint, trainer_overrides)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    config: Config,
+    params: dict[str, float],
+    seed: int,
+    log_dir: str | Path | None,
+    name: str,
+    version: str | None,
+    checkpoint: str | Path | None,
+    trainer_overrides: dict[str, Any] | None,
+) -> TrialResult:
     start = time.perf_counter()
     config = with_params(config, params)
     if torch.cuda.is_available():
@@ -272,6 +298,7 @@ def run_trial(
             trainer.current_epoch,
             round(time.perf_counter() - start, 3),
             error,
+            torch.get_num_threads(),
         )
 
     try:
