@@ -11,6 +11,7 @@ import time
 
 import pytest
 import ray
+import yaml
 from ray.exceptions import LocalRayletDiedError, RayTaskError
 
 from boresnet.cli.main import MAX_LINE, main, one_line
@@ -140,9 +141,10 @@ def test_a_huge_journal_index_is_one_line_on_resume(capsys, tiny_data, tmp_path)
 
 
 def test_error_lines_are_short_and_plain():
-    err = RuntimeError("\x1b[31mboom\x1b[0m\n" + "x" * 2000)
+    err = RuntimeError("\x1b[31mboom\x1b[0m\n" + "x" * 2000 + "; resume with: boresnet bo")
     line = one_line(err)
-    assert "\x1b" not in line and line.startswith("boom") and len(line) == MAX_LINE
+    assert "\x1b" not in line and line.startswith("boom") and len(line) <= MAX_LINE
+    assert line.endswith("resume with: boresnet bo")  # what to do survives the cut
 
 
 def test_trial_numbers_lost_in_flight_stay_unused(tmp_path, monkeypatch):
@@ -203,3 +205,11 @@ def test_the_study_keeps_its_signal_handlers_around_ray(monkeypatch):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def test_a_relative_data_dir_is_stored_absolute(capsys, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_data.parent)
+    run = tmp_path / "run"
+    assert main(bo_args(tiny_data.name, run, 1)) == 0
+    stored = yaml.safe_load((run / "config.yaml").read_text())["data"]["data_dir"]
+    assert stored == str(tiny_data.resolve())

@@ -199,7 +199,11 @@ def one_line(err: BaseException) -> str:
     plain = ANSI_ESCAPE.sub("", str(err))
     text = " ".join(part.strip() for part in plain.splitlines() if part.strip())
     text = text or type(err).__name__
-    return text if len(text) <= MAX_LINE else text[: MAX_LINE - 3] + "..."
+    if len(text) <= MAX_LINE:
+        return text
+    # The middle goes: a message starts with what failed and ends with what to do.
+    half = (MAX_LINE - 5) // 2
+    return f"{text[:half]} ... {text[-half:]}"
 
 
 def quiet_libraries() -> None:

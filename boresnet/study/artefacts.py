@@ -9,6 +9,8 @@ atomically in the run folder and, when a writer is given, to TensorBoard.
 from __future__ import annotations
 
 import shutil
+import sys
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -139,3 +141,53 @@ def write_report(
         if writer is not None:
             writer.add_scalar("report/test_acc", report.test_acc)
     folder.write_summary(report.to_dict())
+
+
+def log_trial(
+    writer: SummaryWriter, folder: RunFolder, record: TrialRecord, best: float | None
+) -> None:
+    """Log a finished trial's point and result, and the best so far, to TensorBoard."""
+    step = record.index + 1
+    for name, value in record.params.items():
+        writer.add_scalar(f"bo/{name}", value, step)
+    if record.objective is not None:
+        writer.add_scalar("bo/objective", record.objective, step)
+    if best is not None:
+        writer.add_scalar("bo/best_objective", best, step)
+    # TensorBoard's HParams view: each trial's parameters against its results.
+    metrics = {"hparam/objective": record.objective, "hparam/val_acc": record.val_acc}
+    writer.add_hparams(
+        {**record.params, "status": record.status},
+        {k: (v if v is not None else float("nan")) for k, v in metrics.items()},
+        run_name=f"hparams/{folder.trial_version(record.index)}",
+        global_step=step,
+    )
+
+
+def close_writer(writer: SummaryWriter, folder: RunFolder) -> None:
+    """Close TensorBoard's writer; a failure (a full disk) is one line, not an error.
+
+    The report is complete by then: only the event file is cut short. The writer's
+    background thread, whose failure would print a traceback, is quieted by
+    :func:`quiet_writer_threads`.
+    """
+    try:
+        writer.close()
+    except OSError as err:
+        print(
+            f"boresnet: warning: TensorBoard's event file in {folder.study_logs} "
+            f"is incomplete ({err.strerror or err}); the report is complete",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def quiet_writer_threads(args: threading.ExceptHookArgs) -> None:
+    """A ``threading.excepthook`` that quiets the OSError of TensorBoard's writer thread.
+
+    :func:`close_writer` reports that failure in one line; every other thread's
+    exception goes to the default hook.
+    """
+    writer_thread = type(args.thread).__module__.startswith("tensorboard.")
+    if not (writer_thread and issubclass(args.exc_type, OSError)):
+        threading.__excepthook__(args)

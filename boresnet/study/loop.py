@@ -21,7 +21,14 @@ from torch.utils.tensorboard import SummaryWriter
 
 from boresnet.config.schema import Config, to_dict
 from boresnet.study.adapter import build_optimizer, search_space
-from boresnet.study.artefacts import save_iteration_figure, write_report, write_summary_figures
+from boresnet.study.artefacts import (
+    close_writer,
+    log_trial,
+    quiet_writer_threads,
+    save_iteration_figure,
+    write_report,
+    write_summary_figures,
+)
 from boresnet.study.interrupts import raise_if_interrupted
 from boresnet.study.journal import TrialRecord, append_record, next_index, read_journal
 from boresnet.study.lock import RunLock
@@ -185,7 +192,8 @@ class Study:
         records.append(rec)
         opt.tell(rec.params, rec.objective, rec.status)
         if self.primary:
-            self._log_scalars(opt, rec)
+            best = opt.best()
+            log_trial(self.writer, self.folder, rec, None if best is None else best.value)
         self._progress(opt, rec, len(records), running)
 
     def run(self) -> StudyReport:
@@ -225,7 +233,7 @@ class Study:
             write_report(self.folder, report, self.writer)
             self.say(report_text(report, self.folder.summary))
             write_summary_figures(self.config, self.folder, records, self.writer)
-            self.close_writer()
+            close_writer(self.writer, self.folder)
         return report
 
     def _first_index(self, records: list[TrialRecord]) -> int:
@@ -311,52 +319,6 @@ class Study:
                 failures = failures + 1 if result.status == "failed" else 0
                 running = [Pending(r.params, r.kind) for r in runner.running]
                 self._draw(records, len(records), opt, running)
-
-    def close_writer(self) -> None:
-        """Close TensorBoard's writer; a failure (a full disk) is one line, not an error.
-
-        The report is complete by then: only the event file is cut short. The writer's
-        background thread, whose failure would print a traceback, is quieted by
-        :func:`quiet_writer_threads`.
-        """
-        try:
-            self.writer.close()
-        except OSError as err:
-            print(
-                f"boresnet: warning: TensorBoard's event file in {self.folder.study_logs} "
-                f"is incomplete ({err.strerror or err}); the report is complete",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def _log_scalars(self, opt: BayesianOptimizer, rec: TrialRecord) -> None:
-        step = rec.index + 1
-        for name, value in rec.params.items():
-            self.writer.add_scalar(f"bo/{name}", value, step)
-        if rec.objective is not None:
-            self.writer.add_scalar("bo/objective", rec.objective, step)
-        best = opt.best()
-        if best is not None:
-            self.writer.add_scalar("bo/best_objective", best.value, step)
-        # TensorBoard's HParams view: each trial's parameters against its results.
-        metrics = {"hparam/objective": rec.objective, "hparam/val_acc": rec.val_acc}
-        self.writer.add_hparams(
-            {**rec.params, "status": rec.status},
-            {k: (v if v is not None else float("nan")) for k, v in metrics.items()},
-            run_name=f"hparams/{self.folder.trial_version(rec.index)}",
-            global_step=step,
-        )
-
-
-def quiet_writer_threads(args: threading.ExceptHookArgs) -> None:
-    """A ``threading.excepthook`` that quiets the OSError of TensorBoard's writer thread.
-
-    :meth:`Study.close_writer` reports that failure in one line; every other thread's
-    exception goes to the default hook.
-    """
-    writer_thread = type(args.thread).__module__.startswith("tensorboard.")
-    if not (writer_thread and issubclass(args.exc_type, OSError)):
-        threading.__excepthook__(args)
 
 
 def start_study(config: Config, folder: RunFolder, resume: bool) -> StudyReport:

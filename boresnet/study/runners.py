@@ -257,6 +257,9 @@ class RayRunner:
                         log_to_driver=False,
                         logging_level=logging.ERROR,
                     )
+            except KeyboardInterrupt:
+                self._shutdown()  # a half-started Ray: its agents go with it
+                raise
             except Exception as err:  # noqa: BLE001 - Ray's start-up errors vary: one line
                 ray.shutdown()
                 where = f"join Ray at {self.address}" if self.address else "start a local Ray"
@@ -277,7 +280,12 @@ class RayRunner:
         return self
 
     def _shutdown(self) -> None:
+        # A second Ctrl-C or SIGTERM during the shutdown would break it half-way (exit 1,
+        # an atexit traceback): the study is stopping already.
         with signal_handlers_kept():
+            if threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_IGN)
             ray.shutdown()  # a joined cluster: only disconnects
 
     def _check_fits(self) -> None:
