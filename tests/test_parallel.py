@@ -190,7 +190,7 @@ def test_a_killed_worker_is_retried_and_a_killed_driver_resumes(capsys, study_da
     assert main(["bo", "--resume", str(run)]) == 0
     records = read_journal(run / "trials.jsonl")
     assert records[: len(kept)] == kept  # no record lost
-    assert len(records) == 5 and len({r.index for r in records}) == 5  # no duplicates
+    assert len(records) == 3 and len({r.index for r in records}) == 3  # no duplicates
     assert "resuming" in capsys.readouterr().out
 
 
@@ -201,10 +201,12 @@ def test_ctrl_c_with_trials_in_flight_exits_130_and_leaves_no_ray(study_data, tm
     proc = start(parallel_args(study_data, run, budget=6))
     read_until(proc, "[started] trial 2", 120)
     wait_for(lambda: len(trial_workers()) >= 1, 30, "a trial's worker")
-    proc.send_signal(signal.SIGINT)
+    for _ in range(3):  # an impatient user: the later ones land in the shutdown
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    assert "resume with: boresnet bo --resume" in out
+    assert "resume with: boresnet bo --resume" in out and "Traceback" not in out
     wait_for(lambda: len(ray_processes()) <= len(before), 30, "Ray's processes to exit")
 
 
@@ -212,8 +214,8 @@ def test_ctrl_c_with_trials_in_flight_exits_130_and_leaves_no_ray(study_data, tm
 def test_sigterm_with_trials_in_flight_exits_130_and_the_resume_completes(study_data, tmp_path):
     before = ray_processes()
     run = tmp_path / "run"
-    proc = start(parallel_args(study_data, run, budget=5))
-    read_until(proc, "[ 1/5]", 180)  # a trial has finished: Ray is up, more are running
+    proc = start(parallel_args(study_data, run, budget=3))
+    read_until(proc, "[ 1/3]", 180)  # a trial has finished: Ray is up, more are running
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
@@ -234,7 +236,7 @@ def test_every_trial_diverging_in_parallel_still_reports_plots_and_resumes(
 ):
     run = tmp_path / "run"
     far = ["--search.params", "[{name: lr, low: 50, high: 100}]"]
-    assert main(parallel_args(tiny_data, run, 4) + far) == 1  # no trial gave a result
+    assert main(parallel_args(tiny_data, run, 3) + far) == 1  # no trial gave a result
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_params"] is None
     capsys.readouterr()

@@ -246,6 +246,8 @@ class RayRunner:
 
     def __enter__(self) -> RayRunner:
         self.preflight()
+        # Ray prints a dead worker's warning on the driver's stdout; without colour codes.
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
         with signal_handlers_kept():
             try:
                 if self.address:
