@@ -16,7 +16,7 @@ import torch
 
 from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchExhausted, SearchSpace
 
-SEQUENCES = 60  # per dimension: 120 in all
+SEQUENCES = 100  # per dimension: 200 in all
 MIN_DISTANCE = 0.01
 
 
