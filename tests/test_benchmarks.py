@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+import bo_regret  # noqa: E402
 from bo_regret import RUNNERS, SUITES, TABLES, make_landscape  # noqa: E402
 from landscapes import GENERATED, Table  # noqa: E402
 
@@ -95,7 +96,7 @@ def boresnet_on_cliff(out, *extra):
     return header, json.loads((out / "bo_regret.json").read_text())["stats"]["cliff"]["boresnet"]
 
 
-def test_first_rep_and_noise_scale_draw_other_runs(tmp_path):
+def test_first_rep_and_noise_scale_draw_other_runs(tmp_path, monkeypatch, capsys):
     header, plain = boresnet_on_cliff(tmp_path / "plain")
     assert "instances from" not in header and "noise x" not in header, header
     # Another instance (its landscape, noise and seed), louder: another regret.
@@ -104,14 +105,11 @@ def test_first_rep_and_noise_scale_draw_other_runs(tmp_path):
     assert "instances from 1000 on" in header, header
     assert "the generated families' noise x5" in header, header
     assert held_out["median"] != plain["median"]
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/bo_regret.py", "--noise-scale", "0"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "--noise-scale must be > 0" in proc.stderr, proc.stderr
+    # The script's own parser, in this process (a subprocess would import it all again).
+    monkeypatch.setattr(sys, "argv", ["bo_regret.py", "--noise-scale", "0"])
+    with pytest.raises(SystemExit) as stopped:
+        bo_regret.main()
+    assert stopped.value.code == 2 and "--noise-scale must be > 0" in capsys.readouterr().err
 
 
 def test_noise_scale_changes_only_the_noise(tmp_path):

@@ -21,7 +21,7 @@ from boresnet.study.run_folder import RunFolder, RunFolderError
 
 # Fields a resumed study may change: none of them changes what a trial computes. The
 # data folder may move, but the study checks that its content is the same (every
-# journal record carries the data's fingerprint: boresnet/study.py). The loader and its
+# journal record carries the data's fingerprint: boresnet/study/loop.py). The loader and its
 # workers give the same batches (tests/test_trial.py). Not here, so refused: the
 # trainer's accelerator (it sets the default precision), devices, nodes and strategy
 # (under DDP they change the global batch and the reduction of every gradient). How
