@@ -244,7 +244,7 @@ def test_a_resumed_config_that_changed_names_the_fields(capsys, tiny_data, tmp_p
     assert "model.width" in line and "'four'" in line, line
 
 
-def test_a_stop_right_after_the_report_is_not_an_interruption(
+def test_a_stop_right_after_the_report_exits_130_and_the_resume_redraws(
     capsys, tiny_data, tmp_path, monkeypatch
 ):
     # SIGTERM raises KeyboardInterrupt (interrupts.handle_interrupt) wherever the study is: here
@@ -252,11 +252,15 @@ def test_a_stop_right_after_the_report_is_not_an_interruption(
     def sigterm(*args, **kwargs):
         raise KeyboardInterrupt
 
+    run = tmp_path / "run"
     monkeypatch.setattr("boresnet.study.loop.write_summary_figures", sigterm)
-    assert main(bo(tiny_data, tmp_path / "run")) == 0
+    assert main(bo(tiny_data, run)) == 130
     out, err = capsys.readouterr()
-    assert "interrupted" not in err and "stopped after the report was written" in err
+    assert "summary.json is complete" in err and f"resume with: boresnet bo --resume {run}" in err
     assert "best: trial" in out
+    monkeypatch.undo()
+    assert main(["bo", "--resume", str(run)]) == 0
+    assert (run / "figures" / "summary.png").is_file()
 
 
 def test_an_incumbent_that_moves_back_to_a_cleaned_up_trial_is_retrained(

@@ -82,18 +82,20 @@ def cmd_bo(parser: ArgumentParser, ns: Namespace, argv: list[str]) -> int:
         done = len(read_journal(folder.journal))
         summary = folder.read_summary() if is_primary() else None
         finished = done >= config.search.budget or bool(summary and summary.get("stopped_early"))
+        quoted = shlex.quote(str(folder))
         if summary is not None and summary.get("n_trials") == done and finished:
-            # The report was complete: only the summary figures (or TensorBoard's
-            # flush) were cut short; `plot` redraws them.
+            # The report was complete: only the summary figures (or TensorBoard's flush)
+            # were cut short. Still an interruption: a scheduler that requeues on 130
+            # resumes, and the resume redraws them.
             print(
-                f"\nstopped after the report was written; `boresnet plot "
-                f"{shlex.quote(str(folder))}` redraws any missing figure",
+                f"\ninterrupted after the report was written ({folder.summary} is complete); "
+                f"resume with: boresnet bo --resume {quoted} (or boresnet plot {quoted})",
                 file=sys.stderr,
             )
-            return EXIT_OK if summary.get("best_objective") is not None else EXIT_NO_RESULT
+            return EXIT_INTERRUPTED
         print(
             f"\ninterrupted: {done}/{config.search.budget} trials are saved in {folder}; "
-            f"resume with: boresnet bo --resume {shlex.quote(str(folder))}",
+            f"resume with: boresnet bo --resume {quoted}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
