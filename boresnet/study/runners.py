@@ -264,13 +264,14 @@ class RayRunner:
                 raise
             except Exception as err:  # noqa: BLE001 - Ray's start-up errors vary: one line
                 ray.shutdown()
-                where = f"join Ray at {self.address}" if self.address else "start a local Ray"
-                hint = (
-                    "; a ray start --head cluster needs RAY_AUTH_MODE=token" if self.address else ""
-                )
-                raise EngineError(
-                    f"{self.source}: cannot {where} ({first_line(err)}){hint}"
-                ) from err
+                if self.address:
+                    message = (
+                        f"{self.source}: cannot join Ray at {self.address} ({first_line(err)}); "
+                        "a `ray start --head` cluster needs RAY_AUTH_MODE=token"
+                    )
+                else:  # a full temp folder, a port or memory refused: the machine's
+                    message = f"search.parallel: cannot start a local Ray ({first_line(err)})"
+                raise EngineError(message) from err
         try:
             self._check_fits()
         except EngineError:
