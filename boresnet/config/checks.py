@@ -1,16 +1,14 @@
 """Validation of the typed config: one-line errors that name the field.
 
 The config dataclasses (:mod:`boresnet.config.schema`, :mod:`boresnet.config.search`)
-call these in ``__post_init__``. The tuner's lists of choices are its own
-(:mod:`boresnet.tuner.defaults`); :func:`check_tuner_choices` names the config field.
+call these in ``__post_init__``. The tuner's settings are checked by the tuner itself
+(:class:`boresnet.tuner.TunerSettings`), the config naming the field.
 """
 
 from __future__ import annotations
 
 import types
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
-
-from boresnet.tuner.defaults import check_choices
 
 
 class ConfigError(ValueError):
@@ -66,17 +64,3 @@ def _describe(hint: Any) -> str:
     if get_origin(hint) is list:
         return f"a list of {_describe(get_args(hint)[0])}"
     return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
-
-
-def check_tuner_choices(**values: str) -> None:
-    """Raise :class:`ConfigError` naming ``search.<field>`` for a value not in its list.
-
-    The lists are the tuner's own (:data:`boresnet.tuner.defaults.CHOICES`).
-
-    Args:
-        **values: ``acquisition``, ``transform``, ``failures`` and/or ``kernel``.
-    """
-    try:
-        check_choices(**values)
-    except ValueError as err:
-        raise ConfigError(f"search.{err}") from err

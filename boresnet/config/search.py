@@ -10,8 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from boresnet.config.checks import check_fields, check_tuner_choices, require
+from boresnet.config.checks import ConfigError, check_fields, require
 from boresnet.tuner import TunerSettings, design_size
+from boresnet.tuner.defaults import SETTINGS
 
 DEFAULTS = TunerSettings()
 
@@ -113,33 +114,10 @@ class SearchConfig:
                 "search.n_init",
                 f"initial design ({self.n_init}) is larger than the budget ({self.budget})",
             )
-        check_tuner_choices(
-            acquisition=self.acquisition,
-            transform=self.transform,
-            failures=self.failures,
-            kernel=self.kernel,
-        )
-        require(self.num_restarts >= 1, "search.num_restarts", "must be >= 1")
-        require(
-            self.explore_after is None or self.explore_after >= 0,
-            "search.explore_after",
-            f"must be >= 0 or null, got {self.explore_after}",
-        )
-        require(
-            self.gap_radius is None or 0 < self.gap_radius < 1,
-            "search.gap_radius",
-            f"must be in (0, 1) or null, got {self.gap_radius}",
-        )
-        require(
-            0 <= self.min_distance < 1,
-            "search.min_distance",
-            f"must be in [0, 1), got {self.min_distance}",
-        )
-        require(
-            self.raw_samples >= self.num_restarts,
-            "search.raw_samples",
-            "must be >= search.num_restarts",
-        )
+        try:  # the tuner owns its settings' ranges and lists: one check, named here
+            TunerSettings(**{name: getattr(self, name) for name in SETTINGS})
+        except ValueError as err:
+            raise ConfigError(f"search.{err}") from err
         require(
             self.max_consecutive_failures >= 1, "search.max_consecutive_failures", "must be >= 1"
         )

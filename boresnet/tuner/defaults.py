@@ -61,15 +61,27 @@ class TunerSettings:
     raw_samples: int = 512
 
     def __post_init__(self) -> None:
+        """Raise ``ValueError`` ``"<field>: ..."`` for a value out of its range or list."""
         check_choices(**{name: getattr(self, name) for name in CHOICES})
-        if self.num_restarts < 1 or self.raw_samples < self.num_restarts:
-            raise ValueError("num_restarts must be >= 1 and raw_samples >= num_restarts")
-        if self.explore_after is not None and self.explore_after < 0:
-            raise ValueError(f"explore_after: must be >= 0 or None, got {self.explore_after}")
-        if self.gap_radius is not None and not 0 < self.gap_radius < 1:
-            raise ValueError(f"gap_radius: must be in (0, 1) or None, got {self.gap_radius}")
-        if not 0 <= self.min_distance < 1:
-            raise ValueError(f"min_distance: must be in [0, 1), got {self.min_distance}")
+        checks = {
+            "num_restarts": (self.num_restarts >= 1, "must be >= 1"),
+            "raw_samples": (self.raw_samples >= self.num_restarts, "must be >= num_restarts"),
+            "explore_after": (
+                self.explore_after is None or self.explore_after >= 0,
+                f"must be >= 0 or null/None, got {self.explore_after}",
+            ),
+            "gap_radius": (
+                self.gap_radius is None or 0 < self.gap_radius < 1,
+                f"must be in (0, 1) or null/None, got {self.gap_radius}",
+            ),
+            "min_distance": (
+                0 <= self.min_distance < 1,
+                f"must be in [0, 1), got {self.min_distance}",
+            ),
+        }
+        for name, (good, message) in checks.items():
+            if not good:
+                raise ValueError(f"{name}: {message}")
 
 
 SETTINGS = tuple(f.name for f in fields(TunerSettings))
