@@ -15,6 +15,7 @@ Usage::
     python benchmarks/bo_regret.py --suite held_out         # instances from 1000 on
     python benchmarks/bo_regret.py --suite noise_x2         # twice the seeds' noise
     python benchmarks/bo_regret.py --parallel 1,2,4         # asynchronous: q in flight
+    python benchmarks/bo_regret.py --fidelity               # short runs and full ones
 
 A suite sets ``--families``, ``--methods`` (and the table's draws) to what ``SUITES``
 lists for it, and ``--out`` to ``benchmarks/results/<suite>`` unless given::
@@ -28,6 +29,10 @@ numbers to ``--out`` (``bo_regret.md``, ``bo_regret.json``, ``bo_regret.png``).
 keeps q evaluations in flight on a simulated clock and proposes as each one ends; its
 methods are ``asynchronous.ASYNC_METHODS`` and its results go to
 ``benchmarks/results/async`` unless ``--out`` is given.
+
+``--fidelity`` runs the multi-fidelity mode (``benchmarks/fidelity.py``): regret at full
+length after budgets of 2, 4 and 10 full trainings of compute, on the measured tables at
+several lengths and generated families; results go to ``benchmarks/results/fidelity``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import functools
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing import Pool
@@ -52,6 +58,7 @@ from boresnet.config.schema import Config, SearchConfig
 from boresnet.study.adapter import build_optimizer
 
 matplotlib.use("Agg")
+import fidelity  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from asynchronous import (  # noqa: E402
     ASYNC_METHODS,
@@ -416,6 +423,34 @@ def render(data: dict, noise: float) -> str:
     return "\n".join(lines)
 
 
+def run_fidelity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The multi-fidelity mode: its own families and methods (``fidelity.py``)."""
+    families = args.families.split(",")
+    if args.families == ",".join(ALL_FAMILIES):
+        families = [f"mf_{b}" for b in fidelity.BASES] + list(fidelity.LENGTH_TABLES)
+    methods = args.methods.split(",")
+    if args.methods == ",".join(METHODS):
+        methods = list(fidelity.METHODS)
+    if unknown := [m for m in methods if m not in fidelity.METHODS]:
+        parser.error(f"unknown methods {unknown}; known: {', '.join(fidelity.METHODS)}")
+    known = [f"mf_{b}" for b in fidelity.BASES] + list(fidelity.LENGTH_TABLES)
+    if unknown := [f for f in families if f not in known]:
+        parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
+    lr_find: dict[str, list[float]] = {}
+    for item in filter(None, args.lr_find.split(";")):
+        name, _, rates = item.partition("=")
+        lr_find[name] = [math.log10(float(r)) for r in rates.split(",")]
+    out = Path(args.out if args.out != str(RESULTS) else RESULTS / "fidelity")
+    command = "python benchmarks/bo_regret.py " + " ".join(sys.argv[1:])
+    noise = Table(Path(args.table)).noise() * args.noise_scale
+    print(
+        fidelity.run_suite(
+            families, methods, args.reps, args.table_reps, noise, lr_find, args.workers, out,
+            command,
+        )
+    )  # fmt: skip
+
+
 def main() -> None:
     """Run every method on every family; print and save the tables, JSON and figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -440,7 +475,18 @@ def main() -> None:
     parser.add_argument(
         "--parallel", help="asynchronous mode: comma-separated q (evaluations in flight)"
     )
+    parser.add_argument(
+        "--fidelity", action="store_true", help="multi-fidelity mode (benchmarks/fidelity.py)"
+    )
+    parser.add_argument(
+        "--lr-find",
+        default="",
+        help="multi-fidelity mode: TABLE=LR,LR,... the rates Tuner.lr_find suggested on a table",
+    )
     args = parser.parse_args()
+    if args.fidelity:
+        run_fidelity(args, parser)
+        return
     if args.parallel:
         if args.methods == ",".join(METHODS):
             args.methods = ",".join(ASYNC_METHODS)

@@ -345,14 +345,15 @@ class Table:
     cover the whole grid count: a table still being measured leaves whole seeds.
 
     Args:
-        path: The CSV file.
+        path: The CSV file (``None`` with ``rows``).
         family: The landscape's name.
+        rows: The CSV's rows, if already read.
     """
 
     AXES = ("log10_lr", "momentum")
 
-    def __init__(self, path: Path, family: str = "table") -> None:
-        rows = table_rows(path.read_text())
+    def __init__(self, path: Path | None, family: str = "table", rows=None) -> None:
+        rows = table_rows(path.read_text()) if rows is None else rows
         self.family = family
         self.names = [name for name in self.AXES if name in rows[0]]
         self.axes = [np.array(sorted({float(r[name]) for r in rows})) for name in self.names]
@@ -372,12 +373,17 @@ class Table:
                 self.curves[cell] = float(r["objective"])
         self.curves = self.curves[measured.reshape(len(seeds), -1).all(axis=1)]
         if not len(self.curves):
-            raise ValueError(f"{path}: no training seed covers the whole grid yet")
+            raise ValueError(f"{path or family}: no training seed covers the whole grid yet")
         # A finite loss over 10x chance level is a blown-up run: boresnet's trials call it
         # diverged, and so does the table (lr = 10 reached 1.7e7).
         self.curves[self.curves > BLOWN_UP_LOSS] = np.nan
         # A point that diverged for any seed counts as diverged on the mean surface.
         self.mean = self.curves.mean(axis=0)
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, str]], family: str) -> Table:
+        """A table of CSV rows already read (one length of a multi-length table)."""
+        return cls(None, family, rows)
 
     def noise(self) -> float:
         """Median, over the grid, of the spread between training seeds."""

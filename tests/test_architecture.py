@@ -44,6 +44,7 @@ LAYERS = {
     "tuner": [
         "tuner",
         "tuner.optimizer",
+        "tuner.lengths",
         "tuner.rules",
         "tuner.acquisition",
         "tuner.exclusions",
@@ -51,6 +52,7 @@ LAYERS = {
         "tuner.surrogate",
         "tuner.sampling",
         "tuner.observations",
+        "tuner.fidelity",
         "tuner.space",
         "tuner.defaults",
     ],

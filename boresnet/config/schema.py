@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from boresnet.config.checks import ConfigError, check_fields, require
-from boresnet.config.search import ParamConfig, SearchConfig
+from boresnet.config.search import FidelityConfig, ParamConfig, SearchConfig
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EngineConfig", "ModelConfig", "OptimConfig"]
-__all__ += ["ParamConfig"]
+__all__ += ["FidelityConfig", "ParamConfig"]
 __all__ += ["SearchConfig", "TrainerConfig", "config_from", "from_dict", "to_dict", "with_params"]
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -279,6 +279,8 @@ class Config:
                         f"search.params[{p.name}].{end}: {getattr(p, end)} is outside the "
                         f"field's own range ({str(err).split(': ', 1)[-1]})"
                     ) from err
+        if self.search.fidelity is not None:
+            self.search.fidelity.fidelity(self.trainer.max_epochs)  # lengths the trainer can run
         # Trial i trains with seed + i: every one of them must be a valid seed.
         limit = SEED_LIMIT - self.search.budget
         require(0 <= self.seed < limit, "seed", f"must be in [0, {limit}), got {self.seed}")
@@ -298,6 +300,8 @@ def from_dict(data: dict[str, Any]) -> Config:
             f"expected a mapping of fields, got {data.get(section)!r}",
         )
     search = dict(data.get("search", {}))
+    if isinstance(search.get("fidelity"), dict):
+        search["fidelity"] = FidelityConfig(**search["fidelity"])
     if "params" in search:  # given: as given (an empty list is refused, naming it)
         search["params"] = [ParamConfig(**p) for p in search["params"]]
     return Config(

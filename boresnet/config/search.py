@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from boresnet.config.checks import ConfigError, check_fields, require
-from boresnet.tuner import TunerSettings, design_size
+from boresnet.tuner import Fidelity, TunerSettings, design_size
 from boresnet.tuner.defaults import SETTINGS
 
 DEFAULTS = TunerSettings()
@@ -66,6 +66,55 @@ class ParamConfig:
 
 
 @dataclass
+class FidelityConfig:
+    """Short evaluations: the whole schedule compressed into fewer epochs.
+
+    Give ``lengths`` (epochs, the full ``trainer.max_epochs`` added if missing) or
+    ``low`` (the full length halved down to it: ``low: 0.25`` with 2 epochs is 0.25,
+    0.5, 1 and 2). A length under one epoch trains on that share of each epoch's
+    batches. With a fidelity, ``search.budget`` counts compute in full trainings.
+    """
+
+    name: Literal["epochs"] = "epochs"
+    low: float | None = None
+    lengths: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, "search.fidelity")
+        require(
+            (self.low is None) != (self.lengths is None),
+            "search.fidelity",
+            "give either low or lengths",
+        )
+        if self.low is not None:
+            require(self.low > 0, "search.fidelity.low", f"must be > 0, got {self.low}")
+        else:
+            require(
+                all(isinstance(v, int | float) and v > 0 for v in self.lengths),
+                "search.fidelity.lengths",
+                f"must be positive epochs, got {self.lengths}",
+            )
+
+    def fidelity(self, full: int) -> Fidelity:
+        """The tuner's :class:`Fidelity` for a full length of ``full`` epochs.
+
+        Raises:
+            ConfigError: A length over ``full``, or ``low`` not ``full`` halved.
+        """
+        try:
+            if self.low is not None:
+                return Fidelity.halvings(self.name, self.low, full)
+            require(
+                max(self.lengths) <= full,
+                "search.fidelity.lengths",
+                f"must not exceed trainer.max_epochs ({full}), got {self.lengths}",
+            )
+            return Fidelity(self.name, tuple(sorted({*map(float, self.lengths), float(full)})))
+        except ValueError as err:
+            raise ConfigError(f"search.fidelity: {str(err).split(': ', 1)[-1]}") from err
+
+
+@dataclass
 class SearchConfig:
     """The Bayesian optimisation study.
 
@@ -75,6 +124,7 @@ class SearchConfig:
 
     params: list[ParamConfig] = field(default_factory=lambda: [ParamConfig()])
     # Evaluations in all (``Trainer.fit`` calls); the last one refines rather than explores.
+    # With a fidelity: compute in full trainings (a run of 1 of 2 epochs counts 0.5).
     budget: int = 10
     # Sobol points before the model; null: 2 per searched parameter (boresnet/tuner/defaults.py).
     n_init: int | None = None
@@ -96,6 +146,8 @@ class SearchConfig:
     # Trials in flight at once, on Ray (engine.*); 1: one after another, in this
     # process, without Ray (the proposals and journal of a sequential study).
     parallel: int = 1
+    # Short evaluations modelled with full ones (null: every evaluation is full length).
+    fidelity: FidelityConfig | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "search")
@@ -110,7 +162,7 @@ class SearchConfig:
         if self.n_init is not None:
             require(self.n_init >= 1, "search.n_init", f"must be >= 1, got {self.n_init}")
             require(
-                self.n_init <= self.budget,
+                self.fidelity is not None or self.n_init <= self.budget,
                 "search.n_init",
                 f"initial design ({self.n_init}) is larger than the budget ({self.budget})",
             )

@@ -6,7 +6,9 @@ were), the GP posterior mean with a 95% band, and below it the acquisition (Expe
 Improvement, weighted by the probability of not diverging once a trial has diverged)
 with the estimated probability of divergence and the next proposal marked. With several
 parameters each column is a 1-D slice through the incumbent; with exactly two, a map of
-the whole plane (:mod:`boresnet.plots.maps`) is drawn beside it.
+the whole plane (:mod:`boresnet.plots.maps`) is drawn beside it. With a fidelity the
+posterior and acquisition are the full length's, and each observation is drawn by its
+length: smaller and paler the shorter it ran.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ def _slice_grid(opt: BayesianOptimizer, j: int, anchor: torch.Tensor) -> torch.T
     grid = anchor.repeat(GRID, 1)
     grid[:, j] = torch.linspace(float(bounds[0, j]), float(bounds[1, j]), GRID, dtype=DTYPE)
     return grid
+
+
+def _share(opt: BayesianOptimizer, params: dict[str, float]) -> float:
+    """A point's length as a share of the full one (1 without a fidelity)."""
+    fidelity = opt.fidelity
+    return 1.0 if fidelity is None else fidelity.cost(fidelity.of(params))
 
 
 def draw_iteration(
@@ -110,13 +118,17 @@ def draw_iteration(
         for i, o in enumerate(opt.observations):
             xv = o.params[space.names[j]]
             if o.ok:
+                share = _share(opt, o.params)
                 top.scatter(
                     xv,
                     o.value,
-                    s=36,
+                    s=12 + 24 * share**0.5 if opt.fidelity else 36,
                     color=COLORS["obs"],
+                    alpha=0.35 + 0.65 * share,
                     zorder=4,
-                    label="observation" if i == 0 else None,
+                    label=("observation" + (" (size: length)" if opt.fidelity else ""))
+                    if i == 0
+                    else None,
                 )
             else:
                 # Where it failed, on the bottom edge: a failure has no objective value.
@@ -215,6 +227,7 @@ def iteration_title(
     next_params: dict[str, float] | None,
     kind: str | None = None,
     running: int = 0,
+    compute: str | None = None,
 ) -> str:
     """Title of an iteration figure: how many evaluations, what comes next, and why.
 
@@ -227,20 +240,27 @@ def iteration_title(
     (the optimiser no longer explores there). ``exhausted``: no point is left outside
     ``min_distance`` of the trials, and the study stops early. ``running``: how many
     trials are in flight (several at once); ``in flight``: the budget's last trials are
-    running, nothing is proposed.
+    running, nothing is proposed. ``compute``: with a fidelity, the compute spent (the
+    budget is compute, not evaluations); ``finish`` then says the next evaluation is the
+    last full-length one.
     """
     done = f"{iteration} evaluations" + (f", {running} running" if running else "")
+    if compute is not None:
+        done += f" ({compute})"
     if kind == "exhausted":
         return f"Iteration {iteration}: {done}; none next: the range is used up"
     if kind == "in flight":
         return f"Iteration {iteration}: {done}; none next: the rest of the budget is running"
-    label = "not evaluated: budget spent" if iteration >= budget else "next"
+    spent = iteration >= budget if compute is None else next_params is None
+    label = "not evaluated: budget spent" if spent else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
     why = {
         "explore": "\n(exploring: the peak would gain too little; an optimistic prior picks next)",
         "gap": "\n(exploring: the peak only refines the best; the largest unexplored hole is next)",
+        "finish": "\n(the last full-length evaluation: the best point not yet run in full)",
     }
     reason = why.get(kind, "")
-    if not reason and iteration + running < budget and is_final_step(iteration + running, budget):
+    ahead = iteration + running
+    if not reason and compute is None and ahead < budget and is_final_step(ahead, budget):
         reason = "\n(the last evaluation: it refines the best, too late to explore)"
     return f"Iteration {iteration}: {done}; {label} {nxt}" + reason

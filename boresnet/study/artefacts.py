@@ -85,13 +85,20 @@ def save_iteration_figure(
     if opt is None or len(opt.observations) != k:
         opt = build_optimizer(config, records)
     try:
-        if running and k + len(running) >= config.search.budget:
+        if running and opt.done(running):
             next_params, kind = None, "in flight"  # the budget's last trials are running
+        elif opt.done():
+            next_params, kind = None, None
         else:
             next_params, kind = opt.ask(pending=running), opt.last_proposal_kind
     except SearchExhausted:
         next_params, kind = None, "exhausted"
-    title = iteration_title(k, config.search.budget, next_params, kind, len(running))
+    compute = None
+    if opt.fidelity is not None:
+        compute = f"{opt.spent():.3g} of {config.search.budget} full trainings spent"
+    title = iteration_title(
+        k, config.search.budget, next_params, kind, len(running), compute=compute
+    )
     fig = draw_iteration(opt, next_params, title=title, running=running)
     publish(folder, fig, folder.iteration_figure(k), writer, "bo/iteration", k, dpi=110)
     if opt.space.dim == 2:
@@ -161,6 +168,8 @@ def log_trial(
     step = record.index + 1
     for name, value in record.params.items():
         writer.add_scalar(f"bo/{name}", value, step)
+    if record.length is not None:
+        writer.add_scalar("bo/epochs", record.length, step)
     if record.objective is not None:
         writer.add_scalar("bo/objective", record.objective, step)
     if best is not None:

@@ -65,6 +65,7 @@ class TrialRecord:
             when this one was proposed (the optimiser was told their points); absent
             (``None``) for a study that runs one trial at a time.
         threads: The CPU threads torch trained with (a retrain uses as many).
+        length: Epochs of a short evaluation (a fidelity; ``None``: the full length).
     """
 
     index: int
@@ -84,6 +85,7 @@ class TrialRecord:
     data_sha: str | None = None
     pending: list[int] | None = None
     threads: int | None = None
+    length: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,7 +95,7 @@ class TrialRecord:
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (without ``pending`` when there is none)."""
         data = dataclasses.asdict(self)
-        for optional in ("pending", "threads"):
+        for optional in ("pending", "threads", "length"):
             if data[optional] is None:
                 del data[optional]  # absent rather than null: older lines read the same
         return data
@@ -142,6 +144,7 @@ class TrialRecord:
                 and not isinstance(record.threads, bool)
                 and record.threads >= 1
             ),
+            "length": record.length is None or (_number(record.length) and record.length > 0),
             "pending": record.pending is None
             or (
                 isinstance(record.pending, list)

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from torch.utils.tensorboard import SummaryWriter
 
 from boresnet.config.schema import Config, to_dict
-from boresnet.study.adapter import build_optimizer, search_space
+from boresnet.study.adapter import build_optimizer, search_space, trial_point, tuner_point
 from boresnet.study.artefacts import (
     close_writer,
     log_trial,
@@ -89,6 +89,7 @@ class Study:
         seed: int,
         kind: str,
         pending: list[int] | None = None,
+        length: float | None = None,
     ) -> TrialRecord:
         return TrialRecord(
             index=index,
@@ -108,6 +109,7 @@ class Study:
             data_sha=self.data_sha,
             pending=pending,
             threads=result.threads,
+            length=length,
         )
 
     def _progress(
@@ -115,6 +117,15 @@ class Study:
     ) -> None:
         budget = self.config.search.budget
         params = " ".join(f"{k}={v:.4g}" for k, v in rec.params.items())
+        counter = f"{done:>2}/{max(budget, done)}"
+        fidelity = opt.fidelity
+        if fidelity is not None:
+            length = fidelity.full if rec.length is None else rec.length
+            counter = f"{done:>2}/.."
+            params += (
+                f" {fidelity.name}={length:g} ({fidelity.cost(length):.3g} of a full training; "
+                f"{opt.spent():.3g} of {budget} spent)"
+            )
         if rec.ok:
             outcome = f"objective={rec.objective:.4f} val_acc={rec.val_acc:.4f}"
         else:
@@ -122,14 +133,14 @@ class Study:
         best = opt.best()
         best_txt = (
             f"best={best.value:.4f} ("
-            + " ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+            + " ".join(f"{k}={v:.4g}" for k, v in best.params.items() if k in rec.params)
             + ")"
             if best
             else "best=none yet"
         )
         in_flight = f"  [{running} running]" if running else ""
         self.say(
-            f"[{done:>2}/{max(budget, done)}] {params}  {outcome}  {best_txt}  "
+            f"[{counter}] {params}  {outcome}  {best_txt}  "
             f"{rec.wall_s:.1f}s  ({rec.proposal}){in_flight}"
         )
 
@@ -190,7 +201,7 @@ class Study:
         if self.primary:
             append_record(self.folder.journal, rec)
         records.append(rec)
-        opt.tell(rec.params, rec.objective, rec.status)
+        opt.tell(tuner_point(self.config, rec.params, rec.length), rec.objective, rec.status)
         if self.primary:
             best = opt.best()
             log_trial(self.writer, self.folder, rec, None if best is None else best.value)
@@ -264,7 +275,7 @@ class Study:
         one line per finished trial, in the order they finish. Leaving (an error, a
         Ctrl-C) cancels what still runs. Returns why the study stopped early, if it did.
         """
-        budget, parallel = self.config.search.budget, self.config.search.parallel
+        parallel = self.config.search.parallel
         index, stopped = self._first_index(records), None
         with self.runner() as runner:
             if parallel > 1:
@@ -273,24 +284,25 @@ class Study:
                 while (
                     stopped is None
                     and len(runner.running) < parallel
-                    and len(records) + len(runner.running) < budget
+                    and not opt.done(self._pending(runner.running))
                 ):
                     raise_if_interrupted()  # a Ctrl-C swallowed during a trial stops here
                     self._check_failures(failures, records)
                     running = runner.running
                     try:
-                        params = opt.ask(pending=[Pending(r.params, r.kind) for r in running])
+                        point = opt.ask(pending=self._pending(running))
                     except SearchExhausted:
                         stopped = self._exhausted(records, len(running))
                         break
+                    params, length = trial_point(self.config, point)
                     trial = Trial(
                         index, params, opt.last_proposal_kind,
                         self.config.seed + len(records) + len(running),  # as unbroken
-                        [r.index for r in running] if parallel > 1 else None,
+                        [r.index for r in running] if parallel > 1 else None, length,
                     )  # fmt: skip
                     if self.primary:
                         self.folder.claim(index)  # a trial lost in flight keeps its number
-                    runner.submit(trial, **self._trial_paths(index))
+                    runner.submit(trial, **self._trial_paths(index), length=length)
                     index += 1
                     if parallel > 1:
                         point = " ".join(f"{k}={v:.4g}" for k, v in params.items())
@@ -313,12 +325,16 @@ class Study:
                         f"boresnet bo --resume {shlex.quote(str(self.folder))}"
                     ) from err
                 rec = self._record(
-                    trial.index, trial.params, result, trial.seed, trial.kind, trial.pending
-                )
+                    trial.index, trial.params, result, trial.seed, trial.kind, trial.pending,
+                    trial.length,
+                )  # fmt: skip
                 self._finish(opt, records, rec, running=len(runner.running))
                 failures = failures + 1 if result.status == "failed" else 0
-                running = [Pending(r.params, r.kind) for r in runner.running]
-                self._draw(records, len(records), opt, running)
+                self._draw(records, len(records), opt, self._pending(runner.running))
+
+    def _pending(self, running: Sequence[Trial]) -> list[Pending]:
+        """The trials in flight as the tuner's pending points (with their lengths)."""
+        return [Pending(tuner_point(self.config, r.params, r.length), r.kind) for r in running]
 
 
 def start_study(config: Config, folder: RunFolder, resume: bool) -> StudyReport:

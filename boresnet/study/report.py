@@ -86,6 +86,7 @@ def retrain(config: Config, folder: RunFolder, record: TrialRecord) -> None:
         version=f"{folder.trial_version(record.index)}-retrained",
         checkpoint=folder.trial_checkpoint(record.index),
         threads=record.threads,
+        length=record.length,
     )
     if result.status != "ok":
         raise CheckpointError(
@@ -97,15 +98,19 @@ def retrain(config: Config, folder: RunFolder, record: TrialRecord) -> None:
 def trials_table(records: list[TrialRecord]) -> str:
     """A plain-text table of all trials."""
     names = list(records[0].params) if records else []
+    short = any(r.length is not None for r in records)  # a fidelity: say each one's length
     head = f"{'#':>3} " + " ".join(f"{n:>12}" for n in names)
+    head += f" {'epochs':>7}" if short else ""
     head += f" {'status':>9} {'objective':>10} {'val_acc':>8} {'seconds':>8}"
     rows = [head, "-" * len(head)]
     for r in records:
         obj = f"{r.objective:.4f}" if r.objective is not None else "-"
         acc = f"{r.val_acc:.4f}" if r.val_acc is not None else "-"
+        length = ("full" if r.length is None else f"{r.length:g}") if short else ""
         rows.append(
             f"{r.index + 1:>3} "
             + " ".join(f"{r.params[n]:>12.5g}" for n in names)
+            + (f" {length:>7}" if short else "")
             + f" {r.status:>9} {obj:>10} {acc:>8} {r.wall_s:>8.1f}"
         )
     return "\n".join(rows)

@@ -85,6 +85,7 @@ class Trial:
         seed: Its seed.
         pending: Indices of the trials in flight when it was proposed (``None`` for a
             study that runs one trial at a time).
+        length: Epochs of a short evaluation (``None``: the full length).
     """
 
     index: int
@@ -92,6 +93,7 @@ class Trial:
     kind: str
     seed: int
     pending: list[int] | None
+    length: float | None = None
 
 
 class SerialRunner:

@@ -195,6 +195,34 @@ def build_trainer(
     return L.Trainer(**kwargs)
 
 
+def length_overrides(length: float | None, max_epochs: int) -> dict[str, Any]:
+    """The ``Trainer`` arguments that compress the whole schedule into ``length`` epochs.
+
+    A short run keeps warm-up, peak and decay (the one-cycle schedule counts the
+    trainer's estimated steps), so its rate ranks as a full run's would, shortened:
+    stopping a full run part-way judges a high rate mid-decay, when it looks worst.
+    ``length`` rounds up to whole epochs, each limited to the same share of its
+    batches: 0.25 of an epoch is one epoch of a quarter of the batches, 1.5 epochs are
+    two epochs of three quarters.
+
+    Args:
+        length: Epochs of the evaluation (``None``: the full ``max_epochs``).
+        max_epochs: The profile's full length.
+
+    Raises:
+        ConfigError: ``length`` not in ``(0, max_epochs]``.
+    """
+    if length is None or length == max_epochs:
+        return {}
+    if not (0 < length <= max_epochs):
+        raise ConfigError(
+            f"search.fidelity: a length of {length} epochs is not in (0, {max_epochs}]"
+        )
+    epochs = max(1, math.ceil(length - 1e-9))
+    share = length / epochs
+    return {"max_epochs": epochs, "limit_train_batches": 1.0 if share >= 1 else share}
+
+
 def objective_of(config: Config, val_loss: float, val_acc: float) -> float:
     """Return the minimised objective: validation loss or validation error."""
     return val_loss if config.search.objective == "val_loss" else 1.0 - val_acc
@@ -210,6 +238,7 @@ def run_trial(
     checkpoint: str | Path | None = None,
     trainer_overrides: dict[str, Any] | None = None,
     threads: int | None = None,
+    length: float | None = None,
 ) -> TrialResult:
     """Train at ``params`` and return the validation objective.
 
@@ -225,6 +254,8 @@ def run_trial(
         threads: CPU threads for torch during the trial (``None``: as the process has;
             a Ray worker has its ``engine.cpus_per_trial``). A retrain passes the count
             its trial journalled.
+        length: Epochs of a shortened evaluation, the whole schedule compressed into
+            them (:func:`length_overrides`; ``None``: ``trainer.max_epochs``).
 
     Returns:
         The trial's result; never raises for divergence or training errors.
@@ -236,8 +267,9 @@ def run_trial(
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    overrides = {**length_overrides(length, config.trainer.max_epochs), **(trainer_overrides or {})}
     try:
-        return _train(config, params, seed, log_dir, name, version, checkpoint, trainer_overrides)
+        return _train(config, params, seed, log_dir, name, version, checkpoint, overrides)
     finally:
         torch.set_num_threads(previous_threads)
 

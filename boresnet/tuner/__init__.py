@@ -3,6 +3,7 @@
 Layers, top to bottom (each imports only those below it):
 
 - :mod:`~boresnet.tuner.optimizer`: ``BayesianOptimizer``, the ask/tell glue;
+- :mod:`~boresnet.tuner.lengths`: with a fidelity, how long each evaluation runs;
 - :mod:`~boresnet.tuner.rules`: which kind of step comes next (design, exploration,
   gap step, the last evaluation);
 - :mod:`~boresnet.tuner.acquisition`: constrained log-EI, its optimistic variant, and
@@ -12,6 +13,7 @@ Layers, top to bottom (each imports only those below it):
 - :mod:`~boresnet.tuner.surrogate`: the objective and feasibility GPs;
 - :mod:`~boresnet.tuner.sampling`: seeds and Sobol points;
 - :mod:`~boresnet.tuner.observations`: what was told, and the models' data;
+- :mod:`~boresnet.tuner.fidelity`: the lengths an evaluation may run for, and their cost;
 - :mod:`~boresnet.tuner.space`: the parameters (:class:`ParamSpec`) and their coordinates;
 - :mod:`~boresnet.tuner.defaults`: every tuned default, each with its measured reason.
 
@@ -23,12 +25,13 @@ explains every rule.
 
 from boresnet.tuner.defaults import TunerSettings, design_size
 from boresnet.tuner.exclusions import SearchExhausted
+from boresnet.tuner.fidelity import Fidelity
 from boresnet.tuner.observations import DTYPE, STATUSES, Observation
 from boresnet.tuner.optimizer import BayesianOptimizer, Pending
 from boresnet.tuner.rules import is_final_step
 from boresnet.tuner.space import ParamSpec, SearchSpace
 
 __all__ = [
-    "DTYPE", "STATUSES", "BayesianOptimizer", "Observation", "ParamSpec", "Pending",
+    "DTYPE", "STATUSES", "BayesianOptimizer", "Fidelity", "Observation", "ParamSpec", "Pending",
     "SearchExhausted", "SearchSpace", "TunerSettings", "design_size", "is_final_step",
 ]  # fmt: skip

@@ -27,6 +27,7 @@ from botorch.acquisition.analytic import (
     LogConstrainedExpectedImprovement,
     LogExpectedImprovement,
 )
+from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 from botorch.acquisition.logei import qLogExpectedImprovement
 from botorch.acquisition.monte_carlo import qExpectedImprovement
 from botorch.acquisition.objective import GenericMCObjective
@@ -90,15 +91,39 @@ def acquisition_function(
 ) -> AcquisitionFunction | None:
     """(Constrained) EI on the surrogate, to be minimised (``None`` before a GP exists).
 
+    With a fidelity, the acquisition of the models' full-length slice: it takes the
+    parameters' coordinates (BoTorch's ``FixedFeatureAcquisitionFunction`` adds the
+    full length), and ``pending`` points carry their lengths.
+
     Args:
         surrogate: The fitted models.
         dim: Number of searched parameters.
         log: Log-EI (same maximiser, no underflow) or EI in linear units.
         optimistic: On :func:`optimistic_copy` of the objective GP (exploration).
-        pending: Points of trials still running, ``(k, d)``: the Monte Carlo version
-            with them as ``X_pending``. ``None`` or empty: the analytic one.
+        pending: Points of trials still running, ``(k, d)`` (``(k, d + 1)`` with a
+            fidelity): the Monte Carlo version with them as ``X_pending``. ``None`` or
+            empty: the analytic one.
         seed: Seeds the Monte Carlo samples (with ``pending`` only).
     """
+    fidelity = surrogate.fidelity
+    model_dim = surrogate.space.dim
+    acq = _acquisition(surrogate, model_dim, log, optimistic, pending, seed)
+    if acq is None or fidelity is None:
+        return acq
+    return FixedFeatureAcquisitionFunction(
+        acq, d=model_dim, columns=[dim], values=[fidelity.coord(fidelity.full)]
+    )
+
+
+def _acquisition(
+    surrogate: Surrogate,
+    dim: int,
+    log: bool,
+    optimistic: bool = False,
+    pending: torch.Tensor | None = None,
+    seed: int = 0,
+) -> AcquisitionFunction | None:
+    """:func:`acquisition_function` over every input of the models (``dim`` of them)."""
     objective = surrogate.objective
     if objective is None:
         return None

@@ -131,6 +131,11 @@ EXCLUDE_RADIUS = 0.1
 EDGE_OF_DIVERGENCE = 0.05
 # A look elsewhere only where mean - 2 sd beats the incumbent (2-D momentum 0.049 against 0.071).
 LOWER_BOUND_SD = 2.0
+# Multi-fidelity: a short run must shrink the full-length variance at its point by at least
+# this share of what a full run would, or the point goes to a longer run.
+MIN_INFORMATION_SHARE = 0.5
+# Multi-fidelity: Sobol points at the shortest length before the model, per parameter.
+FIDELITY_DESIGN_PER_PARAM = 3
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is at it.
 BOUND_MARGIN = 0.1
 

@@ -9,10 +9,18 @@ While trials run, ``ask(pending=...)`` is told their points and kinds: the acqui
 takes the points as ``X_pending``, the distance rule treats them as evaluated, the
 design goes on past them, and an exploration or gap step already running is not
 repeated. With nothing pending every proposal is what it was without this argument.
+
+With a :class:`~boresnet.tuner.fidelity.Fidelity` every proposal also carries its
+length (the fidelity's name in the point), the budget counts compute in full
+evaluations, and only full-length evaluations are reported: the design runs at the
+shortest length, the acquisition picks a point at the full length and
+:mod:`~boresnet.tuner.lengths` the length to evaluate it at, and once only one full
+evaluation fits in what is left, the best point not yet run in full is.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -20,9 +28,16 @@ from typing import Any, NamedTuple
 import torch
 from botorch.acquisition import AcquisitionFunction
 
-from boresnet.tuner import acquisition, rules
-from boresnet.tuner.defaults import GAP_AFTER_MODEL_STEPS, SETTINGS, TunerSettings, design_size
+from boresnet.tuner import acquisition, lengths, rules
+from boresnet.tuner.defaults import (
+    FIDELITY_DESIGN_PER_PARAM,
+    GAP_AFTER_MODEL_STEPS,
+    SETTINGS,
+    TunerSettings,
+    design_size,
+)
 from boresnet.tuner.exclusions import Exclusions, SearchExhausted
+from boresnet.tuner.fidelity import Fidelity
 from boresnet.tuner.incumbent import best_index, incumbent_at_bound
 from boresnet.tuner.observations import DTYPE, Observation
 from boresnet.tuner.sampling import ACQUISITION_STREAM, step_seed
@@ -53,7 +68,9 @@ class BayesianOptimizer:
         n_init: Size of the initial Sobol design (default: 2 per searched parameter).
         seed: Seeds every random choice, so the same observations always give the same
             proposals (:mod:`~boresnet.tuner.sampling`).
-        budget: The study's number of evaluations, if known: the last one refines.
+        budget: The study's number of evaluations, if known: the last one refines. With
+            a ``fidelity``, its compute in full evaluations.
+        fidelity: The lengths an evaluation may run for (``None``: every one is full).
         **settings: Any field of :class:`~boresnet.tuner.defaults.TunerSettings`
             (what each does: docs/optimizer.md).
 
@@ -66,7 +83,8 @@ class BayesianOptimizer:
         space: SearchSpace,
         n_init: int | None = None,
         seed: int = 0,
-        budget: int | None = None,
+        budget: float | None = None,
+        fidelity: Fidelity | None = None,
         **settings: Any,
     ) -> None:
         unknown = set(settings) - set(SETTINGS)
@@ -74,7 +92,11 @@ class BayesianOptimizer:
             raise TypeError(f"unknown tuner settings: {sorted(unknown)}")
         self.settings = TunerSettings(**settings)
         self.space = space
-        self.n_init = design_size(space.dim, budget, n_init)
+        self.fidelity = fidelity
+        if fidelity is None:
+            self.n_init = design_size(space.dim, budget, n_init)
+        else:
+            self.n_init = FIDELITY_DESIGN_PER_PARAM * space.dim if n_init is None else n_init
         self.seed = seed
         self.budget = budget
         self.acquisition = self.settings.acquisition
@@ -95,7 +117,13 @@ class BayesianOptimizer:
     def tell(
         self, params: dict[str, float], value: float | None, status: str = "ok"
     ) -> Observation:
-        """Record a result (``None`` / NaN: failed or diverged) and return its observation."""
+        """Record a result (``None`` / NaN: failed or diverged) and return its observation.
+
+        Raises:
+            ValueError: With a fidelity, a point without one of its lengths.
+        """
+        if self.fidelity is not None:
+            params = {**params, self.fidelity.name: self.fidelity.of(params)}
         obs = Observation.of(params, value, status)
         self.observations.append(obs)
         return obs
@@ -112,25 +140,67 @@ class BayesianOptimizer:
                 self.kernel,
                 self.feasibility_trend,
                 self.seed,
+                self.fidelity,
             )
             self._surrogate = (n, model)
         return self._surrogate[1]
 
-    def exclusions(self, pending: torch.Tensor | None = None) -> Exclusions:
-        """The neighbourhoods the observations (and the ``(k, d)`` pending points) rule out."""
+    def exclusions(
+        self, pending: torch.Tensor | None = None, length: float | None = None
+    ) -> Exclusions:
+        """The neighbourhoods the observations (and the ``(k, d)`` pending points) rule out.
+
+        With a fidelity, those of the observations (and ``pending``) at ``length`` (full).
+        """
         return Exclusions(
-            self.space, tuple(self.observations), self.min_distance, self.failures, pending
+            self.space, tuple(self.at_length(length)), self.min_distance, self.failures, pending
         )
 
-    def pending_coords(self, pending: Sequence[Pending]) -> torch.Tensor | None:
-        """The pending points in search coordinates, ``(k, d)`` (``None`` when none)."""
+    def at_length(self, length: float | None = None) -> list[Observation]:
+        """The observations at ``length`` (default: full); all of them without a fidelity."""
+        if self.fidelity is None:
+            return list(self.observations)
+        length = self.fidelity.full if length is None else length
+        return [o for o in self.observations if self.fidelity.of(o.params) == length]
+
+    def pending_coords(
+        self, pending: Sequence[Pending], length: float | None = None
+    ) -> torch.Tensor | None:
+        """The pending points, ``(k, d)`` (``None``: none).
+
+        With a fidelity ``(k, d + 1)``, lengths last; with ``length``, those at it, ``(k, d)``.
+        """
+        if self.fidelity is not None and length is not None:
+            pending = [p for p in pending if self.fidelity.of(p.params) == length]
         if not pending:
             return None
-        return torch.stack([self.space.to_coords(p.params) for p in pending]).to(DTYPE)
+        space = self.space
+        if self.fidelity is not None and length is None:
+            space = self.fidelity.extend(space)
+        return torch.stack([space.to_coords(p.params) for p in pending]).to(DTYPE)
+
+    def spent(self, pending: Sequence[Pending] = ()) -> float:
+        """Compute used so far, with the pending trials': evaluations, or full ones' worth."""
+        points = [o.params for o in self.observations] + [p.params for p in pending]
+        return len(points) if self.fidelity is None else self.fidelity.spent(points)
+
+    def done(self, pending: Sequence[Pending] = ()) -> bool:
+        """Whether the budget is spent (never without one; :meth:`Fidelity.exhausted`)."""
+        points = [o.params for o in self.observations] + [p.params for p in pending]
+        if self.budget is None or self.fidelity is None:
+            return self.budget is not None and len(points) >= self.budget
+        return self.fidelity.exhausted(points, self.budget)
 
     def best_index(self) -> int | None:
-        """Position of the incumbent (lowest posterior mean) among the observations."""
-        return best_index(self.space, self.observations, self.surrogate())
+        """Position of the incumbent (lowest posterior mean) among the observations.
+
+        With a fidelity, among the full-length evaluations, by the mean at full length.
+        """
+        if self.fidelity is None:
+            return best_index(self.space, self.observations, self.surrogate())
+        full = self.at_length()
+        index = best_index(self.space, full, self.surrogate())
+        return None if index is None else self.observations.index(full[index])
 
     def best(self) -> Observation | None:
         """The incumbent observation (see :meth:`best_index`)."""
@@ -195,15 +265,80 @@ class BayesianOptimizer:
         """
         n = len(self.observations)
         if pending:
-            coords, self.last_proposal_kind = self._propose(n, pending)
-            return self.space.from_coords(coords)
+            params, self.last_proposal_kind = self._point(n, pending)
+            return params
         if self._proposal is not None and self._proposal[0] == n:
             self.last_proposal_kind = self._proposal[2]
             return dict(self._proposal[1])
-        coords, self.last_proposal_kind = self._propose(n)
-        params = self.space.from_coords(coords)
+        params, self.last_proposal_kind = self._point(n)
         self._proposal = (n, dict(params), self.last_proposal_kind)
         return params
+
+    def _point(self, n: int, pending: Sequence[Pending] = ()) -> tuple[dict[str, float], str]:
+        if self.fidelity is None:
+            coords, kind = self._propose(n, pending)
+            return self.space.from_coords(coords), kind
+        coords, length, kind = self._propose_length(n, pending)
+        return {**self.space.from_coords(coords), self.fidelity.name: length}, kind
+
+    def _propose_length(
+        self, n: int, pending: Sequence[Pending] = ()
+    ) -> tuple[torch.Tensor, float, str]:
+        """The next point, its length and its kind, with a fidelity.
+
+        The design runs at the shortest length; then the acquisition at full length
+        picks the point (or, while it only refines, the gap step looks into the largest
+        hole at the shortest length) and :func:`~boresnet.tuner.lengths.choose_length`
+        its length among those that leave a full evaluation's compute; once only one
+        full evaluation fits, the best point not yet evaluated in full runs in full.
+        """
+        fid = self.fidelity
+        surrogate = self.surrogate()
+        count = n + len(pending)
+        left = (self.budget - self.spent(pending)) if self.budget is not None else math.inf
+        final = left < 1 + fid.cost(fid.shortest) - 1e-9
+        if not final and (count < self.n_init or surrogate.objective is None):
+            exclusions = self.exclusions(self.pending_coords(pending, fid.shortest), fid.shortest)
+            point = rules.design_point(self.space, exclusions, surrogate, self.seed, count)
+            return point, fid.shortest, "sobol"
+        X_pending = self.pending_coords(pending)
+        at_full = self.exclusions(self.pending_coords(pending, fid.full))
+        acq = self.acquisition_function(pending=X_pending)
+        coords = self._maximise(acq, acquisition.MODEL_STEP, at_full)
+        finish = lengths.finish_point
+        if final:
+            return (
+                finish(self.space, self.observations, surrogate, coords, at_full),
+                fid.full,
+                "finish",
+            )
+        kind = self.acquisition + ("+feasibility" if surrogate.feasibility is not None else "")
+        if (
+            self.gap_radius is not None
+            and "gap" not in {p.kind for p in pending}
+            and count >= self.n_init + GAP_AFTER_MODEL_STEPS
+            and rules.refining(self.space, self.best(), coords)
+        ):
+            everything = Exclusions(
+                self.space, tuple(self.observations), self.min_distance, self.failures,
+                self.pending_coords(pending, None)[:, : self.space.dim] if pending else None,
+            )  # fmt: skip
+            centre, radius = rules.gap_point(self.space, everything, surrogate, self.seed)
+            if radius > self.gap_radius:
+                return centre, fid.shortest, "gap"
+        allowed = [
+            s
+            for s in fid.lengths
+            if fid.cost(s) + 1 <= left + 1e-9
+            and not self.exclusions(self.pending_coords(pending, s), s).mask(coords[None])[0]
+        ]
+        if not allowed:
+            return (
+                finish(self.space, self.observations, surrogate, coords, at_full),
+                fid.full,
+                "finish",
+            )
+        return coords, lengths.choose_length(surrogate, coords, fid, allowed), kind
 
     def _propose(self, n: int, pending: Sequence[Pending] = ()) -> tuple[torch.Tensor, str]:
         """The next point in search coordinates, and its kind.
@@ -252,7 +387,7 @@ class BayesianOptimizer:
         if budget != self.budget:
             self._proposal = None  # asked under another budget: its last step may differ
             self.budget = budget
-        while len(self.observations) < budget:
+        while not self.done():
             try:
                 params = self.ask()
             except SearchExhausted as err:

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 import torch
 from botorch.exceptions import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import SingleTaskGP
+from botorch.models import SingleTaskGP, SingleTaskMultiFidelityGP
 from botorch.models.transforms import Normalize, Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.means import LinearMean, Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
+from boresnet.tuner.fidelity import Fidelity
 from boresnet.tuner.observations import (
     DTYPE,
     Observation,
@@ -75,6 +76,7 @@ def fit_gp(
     kernel: str,
     seed: int,
     trend: Sequence[int] = (),
+    fidelity_column: int | None = None,
 ) -> SingleTaskGP | None:
     """Fit a GP to ``(X, Y)``, or return ``None`` for too little or constant data.
 
@@ -87,6 +89,10 @@ def fit_gp(
         seed: Seeds the build and the fit (:func:`~boresnet.tuner.sampling.step_seed`).
         trend: The input columns of a linear prior mean (every column:
             ``LinearMean``); empty: a constant mean.
+        fidelity_column: The length's column: BoTorch's ``SingleTaskMultiFidelityGP``
+            (a ``LinearTruncatedFidelityKernel``: a shorter run is the full-length
+            function plus a bias that grows as the length shrinks, so short runs inform
+            the full length from the first one), with a constant mean.
     """
     spread = float(Y.max() - Y.min()) if len(Y) else 0.0
     if len(X) < 2 or spread <= CONSTANT_SPREAD * max(1.0, float(Y.abs().max())):
@@ -96,16 +102,25 @@ def fit_gp(
     # did before (a resumed study would diverge from an unbroken one).
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = SingleTaskGP(
-            X,
-            Y,
-            covar_module=get_covar_module_with_dim_scaled_prior(
-                space.dim, use_rbf_kernel=kernel == "rbf"
-            ),
-            mean_module=prior_mean(space.dim, trend),
+        transforms = dict(
             input_transform=Normalize(space.dim, bounds=space.bounds(DTYPE)),
             outcome_transform=Standardize(1),
         )
+        if fidelity_column is not None and not trend:
+            model = SingleTaskMultiFidelityGP(
+                X, Y, data_fidelities=[fidelity_column], nu=1.5 if kernel == "rbf" else 2.5,
+                **transforms,
+            )  # fmt: skip
+        else:
+            model = SingleTaskGP(
+                X,
+                Y,
+                covar_module=get_covar_module_with_dim_scaled_prior(
+                    space.dim, use_rbf_kernel=kernel == "rbf"
+                ),
+                mean_module=prior_mean(space.dim, trend),
+                **transforms,
+            )
         try:
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         except ModelFittingError as err:
@@ -139,6 +154,7 @@ class Surrogate:
             rate), so beyond a divergence the model stays pessimistic instead of
             reverting to "feasible" a few length-scales away.
         seed: The optimiser's seed.
+        fidelity: The evaluations' lengths, if they vary: the models' last input.
     """
 
     def __init__(
@@ -150,18 +166,39 @@ class Surrogate:
         kernel: str,
         feasibility_trend: bool,
         seed: int,
+        fidelity: Fidelity | None = None,
     ) -> None:
         n = len(observations)
+        self.dim = space.dim
+        self.fidelity = fidelity
+        if fidelity is not None:
+            space = fidelity.extend(space)
+        self.space = space
         self.transform = transform
         self.shift = log_shift(observations, transform)
         self.X, self.Y = objective_data(space, observations, transform, failures)
-        self.objective = fit_gp(space, self.X, self.Y, kernel, step_seed(seed, n, GP_STREAM, 0))
+        column = None if fidelity is None else self.dim
+        seed_0 = step_seed(seed, n, GP_STREAM, 0)
+        self.objective = fit_gp(space, self.X, self.Y, kernel, seed_0, fidelity_column=column)
         self.feasibility = None
         if failures == "feasibility":
             X, Y = feasibility_data(space, observations)
             seed_1 = step_seed(seed, n, GP_STREAM, 1)
             trend = trend_columns(space) if feasibility_trend else ()
-            self.feasibility = fit_gp(space, X, Y, kernel, seed_1, trend)
+            self.feasibility = fit_gp(space, X, Y, kernel, seed_1, trend, column)
+
+    def full(self, coords: torch.Tensor) -> torch.Tensor:
+        """``(..., d)`` parameter coordinates at the full length (unchanged without a fidelity).
+
+        Coordinates that already carry a length column (``(..., d + 1)``) pass through.
+        """
+        coords = coords.to(DTYPE)
+        if self.fidelity is None or coords.shape[-1] == self.space.dim:
+            return coords
+        column = torch.full(
+            (*coords.shape[:-1], 1), self.fidelity.coord(self.fidelity.full), dtype=DTYPE
+        )
+        return torch.cat([coords, column], dim=-1)
 
     def modelled(self, y: float) -> float:
         """An objective value in the objective GP's units."""
@@ -171,12 +208,13 @@ class Surrogate:
         """What EI improves upon: the lowest posterior mean at a modelled point.
 
         Robust to noise: a lucky draw does not set the bar (the observed minimum where
-        there is no GP).
+        there is no GP). With a fidelity, the means at the full length of every modelled
+        point, whatever its length.
         """
         if self.objective is None:
             return float(self.Y.min())
         with torch.no_grad():
-            return float(self.objective.posterior(self.X).mean.min())
+            return float(self.objective.posterior(self.full(self.X[:, : self.dim])).mean.min())
 
     def noise_sd(self) -> float | None:
         """The objective GP's estimate of the evaluation noise, in modelled units."""
@@ -187,11 +225,11 @@ class Surrogate:
         return float(noise.sqrt().squeeze())
 
     def predict(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Posterior mean and standard deviation of the modelled target at ``(n, d)`` coords."""
+        """Posterior mean and sd of the modelled target at ``(n, d)`` coords (full length)."""
         if self.objective is None:
             return None
         with torch.no_grad():
-            post = self.objective.posterior(coords.to(DTYPE))
+            post = self.objective.posterior(self.full(coords))
         return post.mean.squeeze(-1), post.variance.clamp_min(0).sqrt().squeeze(-1)
 
     def band(self, coords: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
@@ -214,6 +252,6 @@ class Surrogate:
         if self.feasibility is None:
             return None
         with torch.no_grad():
-            post = self.feasibility.posterior(coords.to(DTYPE))
+            post = self.feasibility.posterior(self.full(coords))
         mean, sd = post.mean.squeeze(-1), post.variance.clamp_min(1e-12).sqrt().squeeze(-1)
         return torch.distributions.Normal(0.0, 1.0).cdf(-mean / sd)

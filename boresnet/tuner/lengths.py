@@ -1,0 +1,102 @@
+"""Which length a multi-fidelity evaluation runs for: the most information per cost.
+
+Once the acquisition has chosen a point at the full length, the evaluation runs at the
+length that buys the most knowledge of the full-length value there per unit of
+compute: an observation at ``(x, s)`` shrinks the posterior variance at ``(x, full)``
+by ``cov(s, full)^2 / (var(s) + noise)``, and that reduction is divided by the length's
+cost (the inverse-cost weighting of BoTorch's ``InverseCostWeightedUtility``, and the
+fidelity choice of BOCA, Kandasamy et al. 2017). A short run must also buy at least
+``MIN_INFORMATION_SHARE`` of what the full one would: where the short runs already
+say all they can (the model knows the rate's short-run value), the point is promoted
+to a longer run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from boresnet.tuner.defaults import MIN_INFORMATION_SHARE
+from boresnet.tuner.exclusions import Exclusions
+from boresnet.tuner.fidelity import Fidelity
+from boresnet.tuner.observations import DTYPE, Observation, coords_of
+from boresnet.tuner.space import SearchSpace
+from boresnet.tuner.surrogate import Surrogate
+
+
+def variance_reduction(
+    surrogate: Surrogate, coords: torch.Tensor, fidelity: Fidelity, lengths: Sequence[float]
+) -> torch.Tensor | None:
+    """How much one evaluation at each length would shrink the variance at full length.
+
+    Args:
+        surrogate: The fitted models (with ``fidelity``).
+        coords: The point, ``(d,)`` parameter coordinates.
+        fidelity: The lengths' owner.
+        lengths: The lengths to value.
+
+    Returns:
+        ``(len(lengths),)`` reductions, in the objective GP's units (``None``: no GP).
+    """
+    model = surrogate.objective
+    if model is None:
+        return None
+    rows = [*lengths, fidelity.full]
+    column = torch.tensor([[fidelity.coord(s)] for s in rows], dtype=DTYPE)
+    X = torch.cat([coords.to(DTYPE).expand(len(rows), -1), column], dim=-1)
+    with torch.no_grad():
+        cov = model.posterior(X).mvn.covariance_matrix
+    noise = model.likelihood.noise.detach().mean() * model.outcome_transform.stdvs.pow(2)
+    var = torch.diagonal(cov)[:-1]
+    return cov[:-1, -1].pow(2) / (var + noise.squeeze())
+
+
+def choose_length(
+    surrogate: Surrogate, coords: torch.Tensor, fidelity: Fidelity, allowed: Sequence[float]
+) -> float:
+    """The length of the evaluation at ``coords``: the most information per cost.
+
+    Among the ``allowed`` lengths whose reduction of the full-length variance is at least
+    ``MIN_INFORMATION_SHARE`` of a full evaluation's, the one with the largest reduction
+    per cost; when none reaches that share, the allowed one with the largest reduction.
+    Without a GP, the shortest allowed length.
+
+    Args:
+        surrogate: The fitted models.
+        coords: The point, ``(d,)`` parameter coordinates.
+        fidelity: The lengths' owner.
+        allowed: The lengths the point may still be evaluated at (not empty).
+    """
+    allowed = sorted(allowed)
+    reduction = variance_reduction(surrogate, coords, fidelity, [*allowed, fidelity.full])
+    if reduction is None:
+        return allowed[0]
+    gains, at_full = reduction[:-1], float(reduction[-1])
+    costs = torch.tensor([fidelity.cost(s) for s in allowed], dtype=DTYPE)
+    enough = gains >= MIN_INFORMATION_SHARE * at_full
+    if not enough.any():
+        return allowed[int(torch.argmax(gains))]
+    score = torch.where(enough, gains / costs, torch.full_like(gains, -1.0))
+    return allowed[int(torch.argmax(score))]
+
+
+def finish_point(
+    space: SearchSpace,
+    observations: Sequence[Observation],
+    surrogate: Surrogate,
+    coords: torch.Tensor,
+    at_full: Exclusions,
+) -> torch.Tensor:
+    """The point to evaluate in full: the lowest full-length mean not yet run in full.
+
+    Among the points evaluated at any length and the acquisition's choice ``coords``,
+    those ``at_full`` does not exclude (a point already run in full is).
+    """
+    tried = coords_of(space, [o for o in observations if o.ok])
+    candidates = torch.cat([tried, coords[None].to(DTYPE)])
+    candidates = candidates[~at_full.mask(candidates)]
+    prediction = surrogate.predict(candidates) if len(candidates) else None
+    if prediction is None:
+        return coords
+    return candidates[int(torch.argmin(prediction[0]))]
