@@ -21,9 +21,10 @@ def trials(monkeypatch):
     """Replace training by a smooth function of the point; record each trial's point."""
     calls: list[tuple[float, float | None, int]] = []
 
-    def fake_trial(config, params, seed=0):
+    def fake_trial(config, params, seed=0, length=None):
         calls.append((params["lr"], params.get("momentum"), seed))
         value = 0.1 + (params["lr"] - 0.1) ** 2 + params.get("momentum", 0.0) + 0.01 * seed
+        value += 0.0 if length is None else 1.0 / length
         return TrialResult("ok", value, value, 0.9, 2, 0.01)
 
     monkeypatch.setattr(make_lr_table, "run_trial", fake_trial)
@@ -57,3 +58,16 @@ def test_every_point_once_per_seed_then_a_resume_adds_a_seed(
     measure(monkeypatch, *grid, "--seeds", "3")
     assert len(trials) == 3 * per_seed
     assert len(Table(out).curves) == 3
+
+
+def test_lengths_measure_every_rate_at_every_length(trials, monkeypatch, tmp_path):
+    out = tmp_path / "lengths.csv"
+    measure(monkeypatch, "--points", "3", "--seeds", "2", "--lengths", "0.5,1", "--out", str(out))
+    rows = table_rows(out.read_text())
+    assert len(rows) == len(trials) == 2 * 2 * 3
+    assert {r["epochs"] for r in rows} == {"0.5", "1"}
+    assert "--lengths 0.5,1" in out.read_text().splitlines()[0]
+    assert out.read_text().splitlines()[-1].startswith("# this run took")
+    # Resumed, nothing is measured twice.
+    measure(monkeypatch, "--points", "3", "--seeds", "2", "--lengths", "0.5,1", "--out", str(out))
+    assert len(trials) == 12

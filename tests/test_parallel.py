@@ -244,3 +244,16 @@ def test_every_trial_diverging_in_parallel_still_reports_plots_and_resumes(
     assert main(["bo", "--resume", str(run)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "SearchExhausted" not in err
+
+
+def test_two_in_flight_with_a_fidelity_tell_pending_lengths(capsys, study_data, tmp_path):
+    run = tmp_path / "run"
+    args = parallel_args(study_data, run, budget=2) + ["--search.fidelity", '{"low": 0.5}']
+    assert main(args) == 0
+    records = read_journal(run / "trials.jsonl")
+    assert {r.length for r in records} >= {0.5, None}
+    assert any(r.pending for r in records)  # proposed while another ran, its length told
+    spent = sum({0.5: 0.5, None: 1.0}[r.length] for r in records)  # TINY: 1 epoch in full
+    assert spent <= 2 + 1e-9
+    summary = json.loads((run / "summary.json").read_text())
+    assert records[[r.index for r in records].index(summary["best_trial"])].length is None

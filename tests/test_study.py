@@ -342,3 +342,29 @@ def test_resume_refuses_overrides_that_change_results(capsys, tiny_data, tmp_pat
     code, _, err = run_main(capsys, *args)
     assert code == 2 and "not the data this study's trials were trained on" in err, err
     assert len(read_journal(run / "trials.jsonl")) == 3
+
+
+def test_a_multi_fidelity_study_resumes_after_sigkill_as_if_unbroken(study_data, tmp_path, capsys):
+    short = ("--search.fidelity", '{"low": 0.5}')  # 0.5 and 1 epoch (TINY's max_epochs)
+    ref = tmp_path / "ref"
+    code, out, err = run_main(capsys, *bo_args(study_data, ref, 2, *short))
+    assert code == 0, err
+    assert "epochs=0.5 (0.5 of a full training; 0.5 of 2 spent)" in out, out
+    records = read_journal(ref / "trials.jsonl")
+    assert records[0].length == 0.5 and records[0].proposal == "sobol"
+    assert records[-1].length is None  # the last evaluation is a full one
+    assert sum(0.5 if r.length == 0.5 else 1 for r in records) <= 2
+    summary = json.loads((ref / "summary.json").read_text())
+    assert records[summary["best_trial"]].length is None  # only a full run is reported
+    assert (ref / "figures" / f"iteration_{len(records):02d}.png").stat().st_size > 5000
+    run = tmp_path / "run"
+    proc = spawn(bo_args(study_data, run, 2, *short))
+    wait_for_lines(run / "trials.jsonl", 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    code, out, _ = run_main(capsys, "bo", "--resume", str(run))
+    assert code == 0, out
+    got = read_journal(run / "trials.jsonl")
+    assert [r.length for r in got] == [r.length for r in records]
+    assert comparable(got) == comparable(records)
+    assert json.loads((run / "summary.json").read_text())["best_params"] == summary["best_params"]

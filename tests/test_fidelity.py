@@ -1,0 +1,107 @@
+"""Short evaluations modelled with full ones: the fidelity, its budget and its proposals."""
+
+import math
+
+import pytest
+
+from boresnet.config.checks import ConfigError
+from boresnet.config.schema import Config, FidelityConfig, from_dict, to_dict
+from boresnet.training.trial import length_overrides
+from boresnet.tuner import BayesianOptimizer, Fidelity, ParamSpec, Pending, SearchSpace
+
+LR = SearchSpace([ParamSpec("lr", 1e-3, 10.0)])
+LENGTHS = Fidelity("epochs", (0.5, 1.0, 2.0))
+
+
+def curve(params: dict[str, float]) -> float:
+    """A learning-rate valley whose optimum moves to smaller rates in shorter runs."""
+    x, s = math.log10(params["lr"]), params["epochs"]
+    optimum = -0.5 - 0.2 * math.log2(2.0 / s)
+    if x > optimum + 0.6:
+        return math.nan
+    return 0.2 + 0.3 * (x - optimum) ** 2 + 0.3 * math.log2(2.0 / s)
+
+
+def test_fidelity_lengths_costs_and_errors():
+    assert Fidelity.halvings("epochs", 0.25, 2).lengths == (0.25, 0.5, 1.0, 2.0)
+    assert LENGTHS.cost(0.5) == 0.25 and LENGTHS.full == 2.0 and LENGTHS.shortest == 0.5
+    assert LENGTHS.of({"lr": 0.1, "epochs": 1.0 + 1e-12}) == 1.0  # read back through JSON
+    for bad in ((1.0,), (1.0, 0.5), (0.0, 1.0), (1.0, math.inf)):
+        with pytest.raises(ValueError, match="epochs"):
+            Fidelity("epochs", bad)
+    with pytest.raises(ValueError, match="halved"):
+        Fidelity.halvings("epochs", 0.3, 2)
+    with pytest.raises(ValueError, match="not one of the lengths"):
+        LENGTHS.of({"epochs": 0.75})
+    with pytest.raises(ValueError, match="needs its length"):
+        LENGTHS.of({"lr": 0.1})
+    # The budget ends with a full evaluation: less than one left after one is done.
+    assert not LENGTHS.exhausted([{"epochs": 0.5}] * 4, 2)
+    assert LENGTHS.exhausted([{"epochs": 0.5}] * 4 + [{"epochs": 2.0}], 2)
+    assert not LENGTHS.exhausted([{"epochs": 0.5}] * 5, 2)  # 0.75 left, none full yet
+
+
+def test_a_length_compresses_the_schedule_into_whole_or_part_epochs():
+    assert length_overrides(None, 2) == {} and length_overrides(2, 2) == {}
+    assert length_overrides(0.25, 2) == {"max_epochs": 1, "limit_train_batches": 0.25}
+    assert length_overrides(1, 2) == {"max_epochs": 1, "limit_train_batches": 1.0}
+    assert length_overrides(1.5, 2) == {"max_epochs": 2, "limit_train_batches": 0.75}
+    with pytest.raises(ConfigError, match="search.fidelity"):
+        length_overrides(3, 2)
+
+
+def test_the_config_names_its_fidelity_and_refuses_lengths_past_max_epochs():
+    config = from_dict({"search": {"fidelity": {"low": 0.5}}, "trainer": {"max_epochs": 2}})
+    assert config.search.fidelity.fidelity(2).lengths == (0.5, 1.0, 2.0)
+    assert from_dict(to_dict(config)).search.fidelity == config.search.fidelity
+    listed = FidelityConfig(lengths=[0.5, 1])
+    assert listed.fidelity(2).lengths == (0.5, 1.0, 2.0)  # the full length is added
+    with pytest.raises(ConfigError, match="search.fidelity: give either"):
+        FidelityConfig(low=0.5, lengths=[1])
+    with pytest.raises(ConfigError, match="max_epochs"):
+        from_dict({"search": {"fidelity": {"lengths": [4]}}, "trainer": {"max_epochs": 2}})
+    with pytest.raises(ConfigError, match="search.fidelity"):
+        from_dict({"search": {"fidelity": {"low": 0.3}}, "trainer": {"max_epochs": 2}})
+    assert Config().search.fidelity is None  # off by default: ten full evaluations
+
+
+def test_a_multi_fidelity_run_spends_its_budget_and_reports_a_full_length_point():
+    opt = BayesianOptimizer(LR, seed=0, budget=3, fidelity=LENGTHS)
+    first = opt.ask()
+    assert first["epochs"] == 0.5 and opt.last_proposal_kind == "sobol"
+    best = opt.run(curve, 3)
+    spent = sum(LENGTHS.cost(o.params["epochs"]) for o in opt.observations)
+    assert spent == pytest.approx(opt.spent()) and 2 <= spent <= 3 + 1e-9
+    assert len(opt.observations) > 3  # short runs: more evaluations than full trainings
+    assert best is not None and best.params["epochs"] == 2.0
+    full = [o for o in opt.observations if o.params["epochs"] == 2.0 and o.ok]
+    assert best in full
+    assert opt.observations[-1].params["epochs"] == 2.0  # it ends with a full evaluation
+    # The reported rate is near the full-length optimum (10**-0.5), not the short runs'.
+    assert abs(math.log10(best.params["lr"]) + 0.5) < 0.5
+    with pytest.raises(ValueError, match="needs its length"):
+        opt.tell({"lr": 0.1}, 1.0)
+
+
+def test_pending_points_carry_their_lengths_and_count_as_spent():
+    opt = BayesianOptimizer(LR, seed=1, budget=2, fidelity=LENGTHS)
+    for _ in range(3):
+        p = opt.ask()
+        opt.tell(p, curve(p))
+    running = [Pending({"lr": 0.3, "epochs": 1.0}, "logei+feasibility")]
+    assert opt.spent(running) == pytest.approx(opt.spent() + 0.5)
+    nxt = opt.ask(pending=running)
+    assert set(nxt) == {"lr", "epochs"} and nxt["epochs"] in LENGTHS.lengths
+    assert nxt != running[0].params
+
+
+def test_several_parameters_with_a_fidelity():
+    space = SearchSpace([ParamSpec("lr", 1e-3, 10.0), ParamSpec("momentum", 0.0, 0.99, "linear")])
+    opt = BayesianOptimizer(space, seed=0, budget=2, fidelity=LENGTHS)
+
+    def f(p):
+        return curve(p) + (p["momentum"] - 0.9) ** 2
+
+    best = opt.run(f, 2)
+    assert set(best.params) == {"lr", "momentum", "epochs"} and best.params["epochs"] == 2.0
+    assert opt.spent() <= 2 + 1e-9
