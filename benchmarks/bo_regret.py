@@ -446,7 +446,7 @@ def run_fidelity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
     print(
         fidelity.run_suite(
             families, methods, args.reps, args.table_reps, noise, lr_find, args.workers, out,
-            command,
+            command, tuple(int(b) for b in args.budgets.split(",")),
         )
     )  # fmt: skip
 
@@ -477,6 +477,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--fidelity", action="store_true", help="multi-fidelity mode (benchmarks/fidelity.py)"
+    )
+    parser.add_argument(
+        "--budgets", default="2,4,10", help="multi-fidelity mode: compute budgets, in full runs"
     )
     parser.add_argument(
         "--lr-find",

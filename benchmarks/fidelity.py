@@ -397,13 +397,14 @@ def run_suite(
     workers: int,
     out: Path,
     command: str,
+    budgets: tuple[int, ...] = BUDGETS,
 ) -> str:
     """Run every method on every instance at every budget; write and return the report."""
     tasks = [
         (fam, m, rep, b, noise, lr_find)
         for fam in families
         for rep in range(table_reps if fam in LENGTH_TABLES else reps)
-        for b in BUDGETS
+        for b in budgets
         for m in methods
     ]
     started = time.perf_counter()
