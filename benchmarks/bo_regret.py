@@ -430,7 +430,7 @@ def run_fidelity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
         families = [f"mf_{b}" for b in fidelity.BASES] + list(fidelity.LENGTH_TABLES)
     methods = args.methods.split(",")
     if args.methods == ",".join(METHODS):
-        methods = list(fidelity.METHODS)
+        methods = list(fidelity.COMPARED)
     if unknown := [m for m in methods if m not in fidelity.METHODS]:
         parser.error(f"unknown methods {unknown}; known: {', '.join(fidelity.METHODS)}")
     known = [f"mf_{b}" for b in fidelity.BASES] + list(fidelity.LENGTH_TABLES)

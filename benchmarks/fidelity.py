@@ -19,6 +19,7 @@ Landscapes:
 
 Methods:
 - ``boresnet_mf``: ``BayesianOptimizer`` with a ``Fidelity`` (the lengths above);
+  ``boresnet_mf_*`` are ablations, one default changed;
 - ``boresnet``: today's study, full evaluations only;
 - ``shortest_first``: the shortest length at evenly spaced rates, then the best
   ``max(1, round(B / 4))`` finished at full length (Egele et al. 2023);
@@ -49,7 +50,14 @@ import optuna
 import torch
 from landscapes import FAMILIES, Table, table_rows
 
-from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchSpace
+from boresnet.tuner import (
+    BayesianOptimizer,
+    ParamSpec,
+    SearchSpace,
+    lengths,
+    optimizer,
+    surrogate,
+)
 from boresnet.tuner.fidelity import Fidelity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,6 +184,22 @@ def run_boresnet_mf(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     return evals, None if best is None else math.log10(best.params["lr"])
 
 
+def variant(patches: dict[tuple[object, str], object]):
+    """``run_boresnet_mf`` with module constants changed for the run (an ablation)."""
+
+    def run(land: MFLandscape, budget: int, seed: int, sample) -> Run:
+        saved = {key: getattr(*key) for key in patches}
+        for (module, name), value in patches.items():
+            setattr(module, name, value)
+        try:
+            return run_boresnet_mf(land, budget, seed, sample)
+        finally:
+            for (module, name), value in saved.items():
+                setattr(module, name, value)
+
+    return run
+
+
 def run_boresnet(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """Today's study: ``budget`` full evaluations."""
     space = SearchSpace([ParamSpec("lr", 10**land.low, 10**land.high)])
@@ -272,8 +296,16 @@ def run_lr_find(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     return [(x, land.full, sample(x, land.full))], x, lr_find_cost()
 
 
+# The methods a default run compares (the ablations only when named).
+COMPARED = ["boresnet_mf", "boresnet", "shortest_first", "hyperband", "random", "lr_find"]
 METHODS = {
     "boresnet_mf": run_boresnet_mf,
+    # Ablations of the defaults (boresnet/tuner/defaults.py, surrogate.FIDELITY_KERNEL).
+    "boresnet_mf_share50": variant({(lengths, "MIN_INFORMATION_SHARE"): 0.5}),
+    "boresnet_mf_share90": variant({(lengths, "MIN_INFORMATION_SHARE"): 0.9}),
+    "boresnet_mf_design2": variant({(optimizer, "FIDELITY_DESIGN_PER_PARAM"): 2}),
+    "boresnet_mf_design5": variant({(optimizer, "FIDELITY_DESIGN_PER_PARAM"): 5}),
+    "boresnet_mf_matern": variant({(surrogate, "FIDELITY_KERNEL"): "matern"}),
     "boresnet": run_boresnet,
     "shortest_first": run_shortest_first,
     "hyperband": run_hyperband,

@@ -111,6 +111,33 @@ def first_table(markdown: str) -> str:
     return "\n".join(([heading, ""] if heading else []) + lines[start:end])
 
 
+def fidelity_sections() -> list[str]:
+    """The multi-fidelity results (``--fidelity``) and the side-by-side runs, if committed."""
+    parts = []
+    for path in sorted(RESULTS.glob("fidelity*/fidelity.md")):
+        body = path.read_text().split("\n", 1)[1].strip()
+        where = path.relative_to(ROOT)
+        parts.append(
+            f"## Short runs: regret for a compute budget ({where.parent.name})\n\n{body}\n"
+        )
+    side = RESULTS / "side_by_side.json"
+    if side.exists():
+        data = json.loads(side.read_text())
+        rows = ["| method | seed | wall s | test accuracy | lr | trials |", "|---" * 6 + "|"]
+        for r in data["runs"]:
+            rows.append(
+                f"| {r['method']} | {r['seed']} | {r['wall_s']:.0f} | {r['test_acc']:.4f} "
+                f"| {r['lr']:.3g} | {r['trials']} |"
+            )
+        parts.append(
+            "## Short runs on one machine: cpu-fast, cpu and lr_find\n\n"
+            f"`{data['command'].strip()}` ({data['machine']}, {data['threads']} threads; "
+            "lr_find: `Tuner.lr_find`, 100 steps, then one training at its suggestion)."
+            "\n\n" + "\n".join(rows) + "\n"
+        )
+    return parts
+
+
 def render() -> str:
     """The whole page."""
     parts = [INTRO]
@@ -124,7 +151,7 @@ def render() -> str:
             f"## {title}\n\n{what} `{command(folder, data['args'])}` "
             f"({minutes:.0f} min on 2 CPU cores; every table: `{where}`).\n\n{table}\n"
         )
-    return "\n".join(parts)
+    return "\n".join(parts + fidelity_sections())
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ from boresnet.tuner.observations import (
 from boresnet.tuner.sampling import GP_STREAM, step_seed
 from boresnet.tuner.space import SearchSpace
 
+# The objective GP's kernel over (parameters, length): BoTorch's linear truncated fidelity
+# kernel, or a Matern kernel over every column ("matern").
+FIDELITY_KERNEL = "linear_truncated"
 # Relative spread below which outcomes count as constant: fitting a GP to constant data
 # (e.g. one success with failures imputed at its value, a spread of ~1e-17) is noise.
 CONSTANT_SPREAD = 1e-9
@@ -106,7 +109,7 @@ def fit_gp(
             input_transform=Normalize(space.dim, bounds=space.bounds(DTYPE)),
             outcome_transform=Standardize(1),
         )
-        if fidelity_column is not None and not trend:
+        if fidelity_column is not None and not trend and FIDELITY_KERNEL == "linear_truncated":
             model = SingleTaskMultiFidelityGP(
                 X, Y, data_fidelities=[fidelity_column], nu=1.5 if kernel == "rbf" else 2.5,
                 **transforms,
