@@ -11,6 +11,7 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bo_regret  # noqa: E402
+import fidelity  # noqa: E402
 from bo_regret import RUNNERS, SUITES, TABLES, make_landscape  # noqa: E402
 from landscapes import GENERATED, Table  # noqa: E402
 
@@ -160,3 +161,24 @@ def test_every_suite_runs_known_methods_on_known_families(suite):
     spec = SUITES[suite]
     assert set(spec["methods"].split(",")) <= set(RUNNERS), spec["methods"]
     assert set(spec["families"].split(",")) <= {*GENERATED, "table", *TABLES}, spec["families"]
+
+
+def test_fidelity_mode_scores_every_method_within_its_budget(tmp_path):
+    methods = ["boresnet_mf", "boresnet", "shortest_first", "hyperband", "random", "lr_find"]
+    out = tmp_path / "fid"
+    subprocess.run(
+        [sys.executable, "benchmarks/bo_regret.py", "--fidelity", "--families",
+         "mf_cliff,length_table", "--reps", "1", "--table-reps", "1", "--budgets", "2",
+         "--methods", ",".join(methods), "--lr-find", "length_table=0.1", "--out", str(out)],
+        cwd=REPO, check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    data = json.loads((out / "fidelity.json").read_text())
+    for row in data["rows"]:
+        limit = fidelity.lr_find_cost() if row["method"] == "lr_find" else 2
+        assert row["spent"] <= limit + 1e-9, row
+        assert 0 <= row["regret"] <= 1, row
+    assert set(data["stats"]["length_table"]) == set(methods)
+    text = (out / "fidelity.md").read_text()
+    assert "## length_table" in text and "| boresnet_mf |" in text
+    land = fidelity.length_table(fidelity.LENGTH_TABLES["length_table"], "length_table")
+    assert land.lengths == (0.25, 0.5, 1.0, 2.0) and land.regret(0.0) < land.regret(-2.0)

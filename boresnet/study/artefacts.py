@@ -114,8 +114,13 @@ def write_summary_figures(
     records: list[TrialRecord],
     writer: SummaryWriter | None = None,
 ) -> None:
-    """Draw and save the convergence plot and the small multiples of every iteration."""
-    fig = draw_convergence([r.objective for r in records], [r.status for r in records])
+    """Draw and save the convergence plot and the small multiples of every iteration.
+
+    With a fidelity the convergence plot shows full-length results only: a short run's
+    loss is not comparable with them (its evaluation number stays, without a point).
+    """
+    values = [r.objective if r.length is None else None for r in records]
+    fig = draw_convergence(values, [r.status for r in records])
     publish(folder, fig, folder.figure("convergence"), writer, "report/convergence", dpi=110)
     if len(records) < 2:
         return

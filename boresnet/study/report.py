@@ -174,7 +174,9 @@ class StudyReport:
         }
         if self.best_trial is not None:
             data["best_val_acc"] = self.best_val_acc
-            data["best_observed_objective"] = min(r.objective for r in self.records if r.ok)
+            # Full-length results only: a short run's loss is another function's.
+            full = [r.objective for r in self.records if r.ok and r.length is None]
+            data["best_observed_objective"] = min(full)
         data["trials"] = [r.to_dict() for r in self.records]
         data["n_trials"] = len(self.records)
         data["status_counts"] = {s: sum(r.status == s for r in self.records) for s in STATUSES}
