@@ -105,3 +105,13 @@ def test_several_parameters_with_a_fidelity():
     best = opt.run(f, 2)
     assert set(best.params) == {"lr", "momentum", "epochs"} and best.params["epochs"] == 2.0
     assert opt.spent() <= 2 + 1e-9
+
+
+def test_the_last_full_run_is_chosen_even_before_a_gp_exists():
+    fid = Fidelity("epochs", (0.5, 1.0))
+    opt = BayesianOptimizer(LR, seed=0, budget=2, fidelity=fid)
+    first = opt.ask()
+    opt.tell(first, 1.0)
+    running = [Pending({"lr": 0.2, "epochs": 0.5}, "sobol")]  # 1 of 2 spent with it
+    last = opt.ask(pending=running)
+    assert last == {**first, "epochs": 1.0} and opt.last_proposal_kind == "finish"

@@ -85,18 +85,22 @@ def finish_point(
     space: SearchSpace,
     observations: Sequence[Observation],
     surrogate: Surrogate,
-    coords: torch.Tensor,
+    coords: torch.Tensor | None,
     at_full: Exclusions,
 ) -> torch.Tensor:
     """The point to evaluate in full: the lowest full-length mean not yet run in full.
 
     Among the points evaluated at any length and the acquisition's choice ``coords``,
-    those ``at_full`` does not exclude (a point already run in full is).
+    those ``at_full`` does not exclude (a point already run in full is). Without a GP
+    (too few results), the best result's point; without any, the range's centre.
     """
-    tried = coords_of(space, [o for o in observations if o.ok])
-    candidates = torch.cat([tried, coords[None].to(DTYPE)])
+    ok = sorted((o for o in observations if o.ok), key=lambda o: o.value)
+    tried = coords_of(space, ok)
+    candidates = tried if coords is None else torch.cat([tried, coords[None].to(DTYPE)])
     candidates = candidates[~at_full.mask(candidates)]
-    prediction = surrogate.predict(candidates) if len(candidates) else None
+    if not len(candidates):
+        return space.bounds(DTYPE).mean(0) if coords is None else coords
+    prediction = surrogate.predict(candidates)
     if prediction is None:
-        return coords
+        return candidates[0]  # sorted by value: the best result not yet run in full
     return candidates[int(torch.argmin(prediction[0]))]

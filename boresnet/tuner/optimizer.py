@@ -304,9 +304,9 @@ class BayesianOptimizer:
         X_pending = self.pending_coords(pending)
         at_full = self.exclusions(self.pending_coords(pending, fid.full))
         acq = self.acquisition_function(pending=X_pending)
-        coords = self._maximise(acq, acquisition.MODEL_STEP, at_full)
+        coords = None if acq is None else self._maximise(acq, acquisition.MODEL_STEP, at_full)
         finish = lengths.finish_point
-        if final:
+        if final or coords is None:  # (no GP yet only when the last full run is due)
             return (
                 finish(self.space, self.observations, surrogate, coords, at_full),
                 fid.full,
