@@ -228,6 +228,7 @@ def iteration_title(
     kind: str | None = None,
     running: int = 0,
     compute: str | None = None,
+    spent: bool | None = None,
 ) -> str:
     """Title of an iteration figure: how many evaluations, what comes next, and why.
 
@@ -242,7 +243,8 @@ def iteration_title(
     trials are in flight (several at once); ``in flight``: the budget's last trials are
     running, nothing is proposed. ``compute``: with a fidelity, the compute spent (the
     budget is compute, not evaluations); ``finish`` then says the next evaluation is the
-    last full-length one.
+    last full-length one. ``spent``: whether the budget is spent (default: ``iteration``
+    evaluations reach ``budget``), so the point drawn is not evaluated.
     """
     done = f"{iteration} evaluations" + (f", {running} running" if running else "")
     if compute is not None:
@@ -251,7 +253,7 @@ def iteration_title(
         return f"Iteration {iteration}: {done}; none next: the range is used up"
     if kind == "in flight":
         return f"Iteration {iteration}: {done}; none next: the rest of the budget is running"
-    spent = iteration >= budget if compute is None else next_params is None
+    spent = iteration >= budget if spent is None else spent
     label = "not evaluated: budget spent" if spent else "next"
     nxt = ", ".join(f"{k}={v:.3g}" for k, v in (next_params or {}).items())
     why = {

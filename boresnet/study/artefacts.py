@@ -87,8 +87,6 @@ def save_iteration_figure(
     try:
         if running and opt.done(running):
             next_params, kind = None, "in flight"  # the budget's last trials are running
-        elif opt.done():
-            next_params, kind = None, None
         else:
             next_params, kind = opt.ask(pending=running), opt.last_proposal_kind
     except SearchExhausted:
@@ -97,7 +95,7 @@ def save_iteration_figure(
     if opt.fidelity is not None:
         compute = f"{opt.spent():.3g} of {config.search.budget} full trainings spent"
     title = iteration_title(
-        k, config.search.budget, next_params, kind, len(running), compute=compute
+        k, config.search.budget, next_params, kind, len(running), compute, opt.done()
     )
     fig = draw_iteration(opt, next_params, title=title, running=running)
     publish(folder, fig, folder.iteration_figure(k), writer, "bo/iteration", k, dpi=110)

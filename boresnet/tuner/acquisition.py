@@ -105,25 +105,20 @@ def acquisition_function(
             empty: the analytic one.
         seed: Seeds the Monte Carlo samples (with ``pending`` only).
     """
+    acq = _acquisition(surrogate, log, optimistic, pending, seed)
     fidelity = surrogate.fidelity
-    model_dim = surrogate.space.dim
-    acq = _acquisition(surrogate, model_dim, log, optimistic, pending, seed)
     if acq is None or fidelity is None:
         return acq
     return FixedFeatureAcquisitionFunction(
-        acq, d=model_dim, columns=[dim], values=[fidelity.coord(fidelity.full)]
+        acq, d=surrogate.space.dim, columns=[dim], values=[fidelity.coord(fidelity.full)]
     )
 
 
 def _acquisition(
-    surrogate: Surrogate,
-    dim: int,
-    log: bool,
-    optimistic: bool = False,
-    pending: torch.Tensor | None = None,
-    seed: int = 0,
+    surrogate: Surrogate, log: bool, optimistic: bool, pending: torch.Tensor | None, seed: int
 ) -> AcquisitionFunction | None:
-    """:func:`acquisition_function` over every input of the models (``dim`` of them)."""
+    """:func:`acquisition_function` over every input of the models."""
+    dim = surrogate.space.dim
     objective = surrogate.objective
     if objective is None:
         return None

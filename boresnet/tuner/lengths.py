@@ -47,9 +47,9 @@ def variance_reduction(
     X = torch.cat([coords.to(DTYPE).expand(len(rows), -1), column], dim=-1)
     with torch.no_grad():
         cov = model.posterior(X).mvn.covariance_matrix
-    noise = model.likelihood.noise.detach().mean() * model.outcome_transform.stdvs.pow(2)
+    noise = surrogate.noise_sd() ** 2
     var = torch.diagonal(cov)[:-1]
-    return cov[:-1, -1].pow(2) / (var + noise.squeeze())
+    return cov[:-1, -1].pow(2) / (var + noise)
 
 
 def choose_length(
