@@ -115,3 +115,25 @@ def test_the_last_full_run_is_chosen_even_before_a_gp_exists():
     running = [Pending({"lr": 0.2, "epochs": 0.5}, "sobol")]  # 1 of 2 spent with it
     last = opt.ask(pending=running)
     assert last == {**first, "epochs": 1.0} and opt.last_proposal_kind == "finish"
+
+
+def test_the_full_runs_alone_rank_the_incumbent_and_choose_the_next_full_point():
+    opt = BayesianOptimizer(LR, seed=0, budget=10, fidelity=LENGTHS)
+    # Short runs that put the optimum at 10**-2, where the full length is poor.
+    for x in (-3.0, -2.5, -2.0, -1.5, -1.0, 0.0, 0.5):
+        opt.tell({"lr": 10**x, "epochs": 0.5}, 0.3 + 0.5 * (x + 2.0) ** 2)
+    opt.tell({"lr": 10**-2.0, "epochs": 2.0}, 0.40)
+    assert opt.full_surrogate() is opt.surrogate()  # one full evaluation: the joint models
+    opt.tell({"lr": 10**0.0, "epochs": 2.0}, 0.20)
+    opt.tell({"lr": 10**-1.0, "epochs": 2.0}, 0.30)
+    ranking = opt.full_surrogate()
+    assert ranking is not opt.surrogate() and ranking.fidelity is None
+    assert ranking.X.shape == (3, 1)  # the three full evaluations, without a length column
+    assert opt.best().params == {"lr": 1.0, "epochs": 2.0}
+    assert opt.full_surrogate() is ranking  # fitted once per set of observations
+    # A full run's point is the full runs' models' choice; a short run's, the joint ones'.
+    assert opt.models_of({"lr": 0.5, "epochs": 2.0}, "logei") is ranking
+    assert opt.models_of({"lr": 0.5, "epochs": 0.5}, "logei") is opt.surrogate()
+    assert opt.models_of({"lr": 0.5, "epochs": 2.0}, "finish") is opt.surrogate()
+    proposal = opt.ask()
+    assert opt.models_of(proposal) is (ranking if proposal["epochs"] == 2.0 else opt.surrogate())

@@ -40,15 +40,22 @@ def param_values(space: SearchSpace, j: int, coords: np.ndarray) -> np.ndarray:
 
 
 def acquisition_values(
-    opt: BayesianOptimizer, grid: torch.Tensor, running: Sequence[Pending] = ()
+    opt: BayesianOptimizer,
+    grid: torch.Tensor,
+    running: Sequence[Pending] = (),
+    next_params: dict[str, float] | None = None,
 ) -> np.ndarray:
     """The acquisition the proposal maximised, at ``(n, d)`` ``grid``, in linear units.
 
     Log-EI exponentiated (EI x P(no divergence) once a trial diverged): the same values
     as EI without its underflow to 0. With trials ``running``, the Monte Carlo version
-    that knows them: what a point adds to them.
+    that knows them: what a point adds to them. On the models that chose
+    ``next_params`` (:meth:`BayesianOptimizer.models_of`).
     """
-    acq = opt.acquisition_function(log=True, pending=opt.pending_coords(running))
+    models = opt.models_of(next_params)
+    full_only = opt.fidelity is not None and models.fidelity is None
+    pending = opt.pending_coords(running, opt.fidelity.full if full_only else None)
+    acq = opt.acquisition_function(log=True, pending=pending, models=models)
     if acq is None:
         return np.zeros(len(grid))
     with torch.no_grad():

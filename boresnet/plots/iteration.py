@@ -74,7 +74,7 @@ def draw_iteration(
     else:
         fig = axes[0][0].figure
     best = opt.best()
-    surrogate = opt.surrogate()
+    surrogate = opt.models_of(next_params)  # the models that chose the proposal
     anchor = space.to_coords(
         best.params if best else space.from_unit(torch.full((d,), 0.5, dtype=DTYPE)), DTYPE
     )
@@ -87,7 +87,7 @@ def draw_iteration(
             mid, low, high = (t.numpy() for t in band)
             top.fill_between(x, low, high, color=COLORS["band"], alpha=0.5, lw=0, label="95% band")
             top.plot(x, mid, color=COLORS["mean"], lw=2, label="GP mean")
-            ei = acquisition_values(opt, grid, running)
+            ei = acquisition_values(opt, grid, running, next_params)
             constrained = surrogate.feasibility is not None
             bottom.fill_between(x, 0, ei, color=COLORS["acq"], alpha=0.25, lw=0)
             bottom.plot(

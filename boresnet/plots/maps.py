@@ -53,7 +53,7 @@ def draw_maps(
     grid = torch.stack([g0.reshape(-1), g1.reshape(-1)], dim=-1)
     X, Y = param_values(space, 0, g0.numpy()), param_values(space, 1, g1.numpy())
     fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 5.2), sharey=True)
-    band = opt.surrogate().band(grid)
+    band = opt.models_of(next_params).band(grid)  # the models that chose the proposal
     if band is not None:
         mean = band[0].numpy().reshape(MAP_GRID, MAP_GRID)
         # Losses span decades (0.1 at the optimum, 2.3 at chance): levels spaced evenly
@@ -64,7 +64,7 @@ def draw_maps(
             levels, norm = 20, None
         filled = left.contourf(X, Y, mean, levels=levels, cmap="viridis_r", norm=norm)
         fig.colorbar(filled, ax=left, label="GP mean of the objective", format="%.3g")
-        ei = acquisition_values(opt, grid, running).reshape(MAP_GRID, MAP_GRID)
+        ei = acquisition_values(opt, grid, running, next_params).reshape(MAP_GRID, MAP_GRID)
         filled = right.contourf(X, Y, ei, levels=20, cmap="Oranges")
         fig.colorbar(filled, ax=right, label="acquisition")
     else:

@@ -26,8 +26,8 @@ explains every rule.
 from boresnet.tuner.defaults import TunerSettings, design_size
 from boresnet.tuner.exclusions import SearchExhausted
 from boresnet.tuner.fidelity import Fidelity
-from boresnet.tuner.observations import DTYPE, STATUSES, Observation
-from boresnet.tuner.optimizer import BayesianOptimizer, Pending
+from boresnet.tuner.observations import DTYPE, STATUSES, Observation, Pending
+from boresnet.tuner.optimizer import BayesianOptimizer
 from boresnet.tuner.rules import is_final_step
 from boresnet.tuner.space import ParamSpec, SearchSpace
 

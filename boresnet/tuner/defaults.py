@@ -138,6 +138,11 @@ MIN_INFORMATION_SHARE = 0.8
 # Multi-fidelity: Sobol points per parameter at the shortest length before the model (pooled
 # median at budget 4: 0.0024 against 0.0038 with 2 and with 5).
 FIDELITY_DESIGN_PER_PARAM = 3
+# Multi-fidelity: full-length evaluations that trained before a GP of them alone ranks the
+# incumbent and picks each further full run's point (median regret at budget 10 against the
+# joint GP's: pooled 0.0005 / 0.0024, CPU table 0.0019 / 0.0027; boresnet_mf_joint in
+# bo_regret.py --fidelity, docs/benchmarks.md).
+FULL_RANKING_MIN = 2
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is at it.
 BOUND_MARGIN = 0.1
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -121,3 +122,15 @@ def feasibility_data(
     """Return ``(X, Y)`` of the feasibility GP: every point, +1 if ok, -1 if not."""
     Y = torch.tensor([1.0 if o.ok else -1.0 for o in observations], dtype=DTYPE)
     return coords_of(space, observations), Y.reshape(-1, 1)
+
+
+class Pending(NamedTuple):
+    """A proposal whose trial is still running.
+
+    Attributes:
+        params: Its point.
+        kind: How it was chosen (``sobol``, ``logei``, ``explore``, ``gap``...).
+    """
+
+    params: dict[str, float]
+    kind: str

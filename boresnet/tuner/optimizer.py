@@ -6,16 +6,14 @@ and maximises the :mod:`~boresnet.tuner.acquisition` outside what
 :mod:`~boresnet.tuner.exclusions` rules out. Objectives are minimised.
 
 While trials run, ``ask(pending=...)`` is told their points and kinds: the acquisition
-takes the points as ``X_pending``, the distance rule treats them as evaluated, the
-design goes on past them, and an exploration or gap step already running is not
-repeated. With nothing pending every proposal is what it was without this argument.
+takes them as ``X_pending``, the distance rule treats them as evaluated, the design goes
+on past them, and an exploration or gap step already running is not repeated.
 
-With a :class:`~boresnet.tuner.fidelity.Fidelity` every proposal also carries its
-length (the fidelity's name in the point), the budget counts compute in full
-evaluations, and only full-length evaluations are reported: the design runs at the
-shortest length, the acquisition picks a point at the full length and
-:mod:`~boresnet.tuner.lengths` the length to evaluate it at, and once only one full
-evaluation fits in what is left, the best point not yet run in full is.
+With a :class:`~boresnet.tuner.fidelity.Fidelity` each proposal carries its length, the
+budget counts compute in full evaluations, and only full-length evaluations are
+reported: the design runs at the shortest length, the acquisition picks a point at the
+full length (once two full runs trained, a full run's point is their own GP's) and
+:mod:`~boresnet.tuner.lengths` its length; the last is the best point not run in full.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from botorch.acquisition import AcquisitionFunction
@@ -31,6 +29,7 @@ from botorch.acquisition import AcquisitionFunction
 from boresnet.tuner import acquisition, lengths, rules
 from boresnet.tuner.defaults import (
     FIDELITY_DESIGN_PER_PARAM,
+    FULL_RANKING_MIN,
     GAP_AFTER_MODEL_STEPS,
     SETTINGS,
     TunerSettings,
@@ -39,22 +38,10 @@ from boresnet.tuner.defaults import (
 from boresnet.tuner.exclusions import Exclusions, SearchExhausted
 from boresnet.tuner.fidelity import Fidelity
 from boresnet.tuner.incumbent import best_index, incumbent_at_bound
-from boresnet.tuner.observations import DTYPE, Observation
+from boresnet.tuner.observations import DTYPE, Observation, Pending
 from boresnet.tuner.sampling import ACQUISITION_STREAM, step_seed
 from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
-
-
-class Pending(NamedTuple):
-    """A proposal whose trial is still running.
-
-    Attributes:
-        params: Its point.
-        kind: How it was chosen (``sobol``, ``logei``, ``explore``, ``gap``...).
-    """
-
-    params: dict[str, float]
-    kind: str
 
 
 class BayesianOptimizer:
@@ -111,6 +98,7 @@ class BayesianOptimizer:
         self.gap_radius = self.settings.gap_radius
         self.observations: list[Observation] = []
         self._surrogate: tuple[int, Surrogate] | None = None
+        self._full_surrogate: tuple[int, Surrogate] | None = None
         self._proposal: tuple[int, dict[str, float], str] | None = None
         self.last_proposal_kind = "sobol"
 
@@ -132,18 +120,14 @@ class BayesianOptimizer:
         """The models of the observations so far (fitted once per set of observations)."""
         n = len(self.observations)
         if self._surrogate is None or self._surrogate[0] != n:
-            model = Surrogate(
-                self.space,
-                self.observations,
-                self.transform,
-                self.failures,
-                self.kernel,
-                self.feasibility_trend,
-                self.seed,
-                self.fidelity,
-            )
-            self._surrogate = (n, model)
+            self._surrogate = (n, self._fit(self.observations, self.fidelity))
         return self._surrogate[1]
+
+    def _fit(self, observations: Sequence[Observation], fidelity: Fidelity | None) -> Surrogate:
+        return Surrogate(
+            self.space, observations, self.transform, self.failures, self.kernel,
+            self.feasibility_trend, self.seed, fidelity,
+        )  # fmt: skip
 
     def exclusions(
         self, pending: torch.Tensor | None = None, length: float | None = None
@@ -199,8 +183,25 @@ class BayesianOptimizer:
         if self.fidelity is None:
             return best_index(self.space, self.observations, self.surrogate())
         full = self.at_length()
-        index = best_index(self.space, full, self.surrogate())
+        index = best_index(self.space, full, self.full_surrogate())
         return None if index is None else self.observations.index(full[index])
+
+    def full_surrogate(self) -> Surrogate:
+        """The incumbent's models: from ``FULL_RANKING_MIN`` trained full runs on, theirs alone."""
+        full = self.at_length()
+        if self.fidelity is None or sum(o.ok for o in full) < FULL_RANKING_MIN:
+            return self.surrogate()
+        n = len(self.observations)
+        if self._full_surrogate is None or self._full_surrogate[0] != n:
+            self._full_surrogate = (n, self._fit(full, None))
+        return self._full_surrogate[1]
+
+    def models_of(self, params: dict[str, float] | None, kind: str | None = None) -> Surrogate:
+        """The models that choose a point: :meth:`full_surrogate` for a full-length model step."""
+        kind, fid, ranking = kind or self.last_proposal_kind, self.fidelity, self.full_surrogate()
+        step = fid is not None and params is not None and kind not in ("sobol", "gap", "finish")
+        full = step and fid.of(params) == fid.full and ranking.objective is not None
+        return ranking if full else self.surrogate()
 
     def best(self) -> Observation | None:
         """The incumbent observation (see :meth:`best_index`)."""
@@ -209,7 +210,7 @@ class BayesianOptimizer:
 
     def incumbent_at_bound(self) -> dict[str, str]:
         """``{name: "lower" | "upper"}`` for each parameter whose incumbent sits at a bound."""
-        return incumbent_at_bound(self.space, self.best(), self.surrogate())
+        return incumbent_at_bound(self.space, self.best(), self.full_surrogate())
 
     def acquisition_function(
         self,
@@ -217,8 +218,9 @@ class BayesianOptimizer:
         optimistic: bool = False,
         pending: torch.Tensor | None = None,
         salt: int = acquisition.MODEL_STEP,
+        models: Surrogate | None = None,
     ) -> AcquisitionFunction | None:
-        """The acquisition on the current models (log: default as configured).
+        """The acquisition on ``models`` (default :meth:`surrogate`; log: as configured).
 
         With ``(k, d)`` ``pending`` points, the Monte Carlo version that takes them as
         ``X_pending``; its samples are seeded by the step and ``salt``.
@@ -226,15 +228,16 @@ class BayesianOptimizer:
         log = self.acquisition == "logei" if log is None else log
         count = len(self.observations) + (0 if pending is None else len(pending))
         return acquisition.acquisition_function(
-            self.surrogate(), self.space.dim, log, optimistic, pending,
+            models or self.surrogate(), self.space.dim, log, optimistic, pending,
             seed=step_seed(self.seed, count, ACQUISITION_STREAM, salt),
         )  # fmt: skip
 
     def _maximise(
-        self, acq: AcquisitionFunction, salt: int, exclusions: Exclusions, edge: bool = False
-    ) -> torch.Tensor:
+        self, acq: AcquisitionFunction, salt: int, exclusions: Exclusions, edge: bool = False,
+        models: Surrogate | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         return acquisition.maximise(
-            acq, self.space, exclusions, self.surrogate(), self.seed, salt,
+            acq, self.space, exclusions, models or self.surrogate(), self.seed, salt,
             self.num_restarts, self.raw_samples, edge=edge,
         )  # fmt: skip
 
@@ -305,13 +308,9 @@ class BayesianOptimizer:
         at_full = self.exclusions(self.pending_coords(pending, fid.full))
         acq = self.acquisition_function(pending=X_pending)
         coords = None if acq is None else self._maximise(acq, acquisition.MODEL_STEP, at_full)
-        finish = lengths.finish_point
+        last = lengths.finish_point(self.space, self.observations, surrogate, coords, at_full)
         if final or coords is None:  # (no GP yet only when the last full run is due)
-            return (
-                finish(self.space, self.observations, surrogate, coords, at_full),
-                fid.full,
-                "finish",
-            )
+            return last, fid.full, "finish"
         kind = self.acquisition + ("+feasibility" if surrogate.feasibility is not None else "")
         if (
             self.gap_radius is not None
@@ -333,12 +332,14 @@ class BayesianOptimizer:
             and not self.exclusions(self.pending_coords(pending, s), s).mask(coords[None])[0]
         ]
         if not allowed:
-            return (
-                finish(self.space, self.observations, surrogate, coords, at_full),
-                fid.full,
-                "finish",
-            )
-        return coords, lengths.choose_length(surrogate, coords, fid, allowed), kind
+            return last, fid.full, "finish"
+        length = lengths.choose_length(surrogate, coords, fid, allowed)
+        models = self.models_of({fid.name: length}, kind)
+        if models is not surrogate:  # a full run: the full runs' models choose its point
+            at = self.pending_coords(pending, fid.full)
+            acq = self.acquisition_function(pending=at, models=models)
+            coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, models=models)
+        return coords, length, kind
 
     def _propose(self, n: int, pending: Sequence[Pending] = ()) -> tuple[torch.Tensor, str]:
         """The next point in search coordinates, and its kind.
