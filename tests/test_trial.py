@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from boresnet.config.schema import Config
+from boresnet.training import trial
 from boresnet.training.classifier import ResNetClassifier
+from boresnet.training.faults import MachineFault
 from boresnet.training.trial import build_datamodule, run_trial
 
 
@@ -72,6 +74,15 @@ def test_exception_in_training_is_a_failed_trial(tiny_data, monkeypatch):
     monkeypatch.setattr(ResNetClassifier, "training_step", boom)
     result = run_trial(tiny_config(tiny_data), {"lr": 0.1})
     assert result.status == "failed" and "out of memory" in result.error
+
+
+def test_a_peer_lost_at_the_checkpoint_barrier_is_a_machine_fault(tiny_data, tmp_path, monkeypatch):
+    def reset(trainer, target):
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:545] Read error: Connection reset by peer")
+
+    monkeypatch.setattr(trial, "save_checkpoint", reset)
+    with pytest.raises(MachineFault, match="Connection reset by peer"):
+        run_trial(tiny_config(tiny_data), {"lr": 0.1}, checkpoint=tmp_path / "best.ckpt")
 
 
 def test_real_kmnist_short_training(mini_data):

@@ -357,7 +357,14 @@ def _train(
         return result("diverged", module.divergence)
     outcome = result("ok")
     if outcome.status == "ok" and checkpoint is not None:
-        save_checkpoint(trainer, Path(checkpoint))
+        try:
+            save_checkpoint(trainer, Path(checkpoint))
+        except Exception as err:
+            if not is_machine_fault(err):
+                raise
+            # A peer that died after the last step is met again at the save's barrier.
+            last = traceback.format_exception_only(err)[-1].strip()
+            raise MachineFault(f"a machine fault, not the learning rate: {last}") from err
     return outcome
 
 
