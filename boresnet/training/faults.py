@@ -7,6 +7,8 @@ machine's: a dead or hung distributed peer, a broken collective backend, a lost 
 
 from __future__ import annotations
 
+import traceback
+
 import torch
 
 
@@ -47,3 +49,9 @@ def is_machine_fault(err: BaseException) -> bool:
             return True
         err = err.__cause__ or err.__context__
     return False
+
+
+def machine_fault(err: BaseException) -> MachineFault:
+    """The :class:`MachineFault` that stands for ``err``, its last line as the message."""
+    last = traceback.format_exception_only(err)[-1].strip()
+    return MachineFault(f"a machine fault, not the learning rate: {last}")

@@ -30,7 +30,7 @@ from boresnet.atomic import atomic_path
 from boresnet.config.schema import Config, ConfigError, with_params
 from boresnet.training.classifier import ResNetClassifier
 from boresnet.training.data import DatasetError, KMNISTDataModule, load_kmnist
-from boresnet.training.faults import MachineFault, is_machine_fault
+from boresnet.training.faults import is_machine_fault, machine_fault
 
 # A validation loss this many times chance level (ln 10 for 10 classes) means the weights
 # blew up without reaching NaN: lr = 10 on the CPU profile ended at 1.7e7 and 4.7e10
@@ -347,10 +347,9 @@ def _train(
         # for the study both are an interruption of the trial in progress.
         raise KeyboardInterrupt from err
     except Exception as err:  # noqa: BLE001 - any training error is a failed trial
-        last = traceback.format_exception_only(err)[-1].strip()
         if is_machine_fault(err):
-            raise MachineFault(f"a machine fault, not the learning rate: {last}") from err
-        return result("failed", last)
+            raise machine_fault(err) from err
+        return result("failed", traceback.format_exception_only(err)[-1].strip())
     if trainer.interrupted:
         raise KeyboardInterrupt
     if module.divergence is not None:
@@ -363,8 +362,7 @@ def _train(
             if not is_machine_fault(err):
                 raise
             # A peer that died after the last step is met again at the save's barrier.
-            last = traceback.format_exception_only(err)[-1].strip()
-            raise MachineFault(f"a machine fault, not the learning rate: {last}") from err
+            raise machine_fault(err) from err
     return outcome
 
 

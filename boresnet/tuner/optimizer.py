@@ -3,17 +3,14 @@
 Each ``ask`` builds (or reuses) the :class:`~boresnet.tuner.surrogate.Surrogate` of the
 observations so far, asks :mod:`~boresnet.tuner.rules` which kind of step comes next,
 and maximises the :mod:`~boresnet.tuner.acquisition` outside what
-:mod:`~boresnet.tuner.exclusions` rules out. Objectives are minimised.
+:mod:`~boresnet.tuner.exclusions` rules out. Objectives are minimised. Trials still
+running (``ask(pending=...)``) are ``X_pending`` and count as evaluated; an exploration
+or gap step already running is not repeated.
 
-While trials run, ``ask(pending=...)`` is told their points and kinds: the acquisition
-takes them as ``X_pending``, the distance rule treats them as evaluated, the design goes
-on past them, and an exploration or gap step already running is not repeated.
-
-With a :class:`~boresnet.tuner.fidelity.Fidelity` each proposal carries its length, the
-budget counts compute in full evaluations, and only full-length evaluations are
-reported: the design runs at the shortest length, the acquisition picks a point at the
-full length (once two full runs trained, a full run's point is their own GP's) and
-:mod:`~boresnet.tuner.lengths` its length; the last is the best point not run in full.
+With a :class:`~boresnet.tuner.fidelity.Fidelity` each proposal carries its length and
+the budget counts full evaluations' compute: short Sobol design, a point at full length
+(a full run's by the full runs' own GP once two trained), its length from
+:mod:`~boresnet.tuner.lengths`, and last the best point not run in full.
 """
 
 from __future__ import annotations
@@ -191,9 +188,8 @@ class BayesianOptimizer:
         full = self.at_length()
         if self.fidelity is None or sum(o.ok for o in full) < FULL_RANKING_MIN:
             return self.surrogate()
-        n = len(self.observations)
-        if self._full_surrogate is None or self._full_surrogate[0] != n:
-            self._full_surrogate = (n, self._fit(full, None))
+        if self._full_surrogate is None or self._full_surrogate[0] != len(full):  # (append-only)
+            self._full_surrogate = (len(full), self._fit(full, None))
         return self._full_surrogate[1]
 
     def models_of(self, params: dict[str, float] | None, kind: str | None = None) -> Surrogate:
@@ -305,12 +301,17 @@ class BayesianOptimizer:
             point = rules.design_point(self.space, exclusions, surrogate, self.seed, count)
             return point, fid.shortest, "sobol"
         X_pending = self.pending_coords(pending)
-        at_full = self.exclusions(self.pending_coords(pending, fid.full))
+        full_pending = self.pending_coords(pending, fid.full)
+        at_full = self.exclusions(full_pending)
         acq = self.acquisition_function(pending=X_pending)
         coords = None if acq is None else self._maximise(acq, acquisition.MODEL_STEP, at_full)
-        last = lengths.finish_point(self.space, self.observations, surrogate, coords, at_full)
-        if final or coords is None:  # (no GP yet only when the last full run is due)
+
+        def finish() -> tuple[torch.Tensor, float, str]:
+            last = lengths.finish_point(self.space, self.observations, surrogate, coords, at_full)
             return last, fid.full, "finish"
+
+        if final or coords is None:  # (no GP yet only when the last full run is due)
+            return finish()
         kind = self.acquisition + ("+feasibility" if surrogate.feasibility is not None else "")
         if (
             self.gap_radius is not None
@@ -332,12 +333,11 @@ class BayesianOptimizer:
             and not self.exclusions(self.pending_coords(pending, s), s).mask(coords[None])[0]
         ]
         if not allowed:
-            return last, fid.full, "finish"
+            return finish()
         length = lengths.choose_length(surrogate, coords, fid, allowed)
         models = self.models_of({fid.name: length}, kind)
         if models is not surrogate:  # a full run: the full runs' models choose its point
-            at = self.pending_coords(pending, fid.full)
-            acq = self.acquisition_function(pending=at, models=models)
+            acq = self.acquisition_function(pending=full_pending, models=models)
             coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, models=models)
         return coords, length, kind
 
