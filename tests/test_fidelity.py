@@ -65,6 +65,16 @@ def test_the_config_names_its_fidelity_and_refuses_lengths_past_max_epochs():
     assert Config().search.fidelity is None  # off by default: ten full evaluations
 
 
+def test_a_kernel_the_fidelity_gp_would_ignore_is_refused_where_it_enters():
+    with pytest.raises(ValueError, match="kernel: 'rbf' is not available with a fidelity"):
+        BayesianOptimizer(LR, fidelity=LENGTHS, kernel="rbf")
+    BayesianOptimizer(LR, kernel="rbf")  # without a fidelity it is the GP's kernel
+    fidelity = {"lengths": [1, 2]}
+    with pytest.raises(ConfigError, match="search.kernel: 'rbf' is not available"):
+        from_dict({"search": {"fidelity": fidelity, "kernel": "rbf"}, "trainer": {"max_epochs": 2}})
+    assert from_dict({"search": {"fidelity": fidelity}, "trainer": {"max_epochs": 2}}).search
+
+
 def test_a_multi_fidelity_run_spends_its_budget_and_reports_a_full_length_point():
     opt = BayesianOptimizer(LR, seed=0, budget=3, fidelity=LENGTHS)
     first = opt.ask()

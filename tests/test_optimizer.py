@@ -13,6 +13,7 @@ from boresnet.tuner import BayesianOptimizer, SearchExhausted
 from boresnet.tuner.defaults import EDGE_OF_DIVERGENCE, EXPLORE_LENGTHSCALE
 from boresnet.tuner.exclusions import open_to_improvement
 from boresnet.tuner.observations import imputed_value
+from boresnet.tuner.rules import gap_point
 from boresnet.tuner.space import SearchSpace
 
 LR = ParamConfig("lr", 1e-3, 10.0, "log")
@@ -484,7 +485,7 @@ def test_the_gap_step_keeps_out_of_holes_the_gp_rules_out():
     basin = {-3.0: 0.3, -2.8: 0.15, -2.6: 0.1, -2.4: 0.12, -2.2: 0.2, -1.8: 0.8, -1.4: 2.0}
     for x, y in {**basin, 1.0: 2.0}.items():
         opt.tell({"lr": 10**x}, y)
-    centre, radius = opt.gap_point()
+    centre, radius = gap_point(opt.space, opt.exclusions(), opt.surrogate(), opt.seed)
     assert radius < SearchConfig.gap_radius, (float(centre[0]), radius)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from boresnet.config.checks import ConfigError, check_fields, require
-from boresnet.tuner import Fidelity, TunerSettings, design_size
+from boresnet.tuner import Fidelity, TunerSettings, check_fidelity_kernel, design_size
 from boresnet.tuner.defaults import SETTINGS
 
 DEFAULTS = TunerSettings()
@@ -168,6 +168,8 @@ class SearchConfig:
             )
         try:  # the tuner owns its settings' ranges and lists: one check, named here
             TunerSettings(**{name: getattr(self, name) for name in SETTINGS})
+            if self.fidelity is not None:
+                check_fidelity_kernel(self.kernel)
         except ValueError as err:
             raise ConfigError(f"search.{err}") from err
         require(

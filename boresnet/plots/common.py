@@ -53,8 +53,7 @@ def acquisition_values(
     ``next_params`` (:meth:`BayesianOptimizer.models_of`).
     """
     models = opt.models_of(next_params)
-    full_only = opt.fidelity is not None and models.fidelity is None
-    pending = opt.pending_coords(running, opt.fidelity.full if full_only else None)
+    pending = opt.pending_for(models, running)
     acq = opt.acquisition_function(log=True, pending=pending, models=models)
     if acq is None:
         return np.zeros(len(grid))

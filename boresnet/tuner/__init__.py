@@ -30,8 +30,10 @@ from boresnet.tuner.observations import DTYPE, STATUSES, Observation, Pending
 from boresnet.tuner.optimizer import BayesianOptimizer
 from boresnet.tuner.rules import is_final_step
 from boresnet.tuner.space import ParamSpec, SearchSpace
+from boresnet.tuner.surrogate import check_fidelity_kernel
 
 __all__ = [
     "DTYPE", "STATUSES", "BayesianOptimizer", "Fidelity", "Observation", "ParamSpec", "Pending",
-    "SearchExhausted", "SearchSpace", "TunerSettings", "design_size", "is_final_step",
+    "SearchExhausted", "SearchSpace", "TunerSettings", "check_fidelity_kernel", "design_size",
+    "is_final_step",
 ]  # fmt: skip

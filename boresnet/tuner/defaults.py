@@ -33,7 +33,7 @@ class TunerSettings:
         failures: How failed or diverged trials inform the search: a ``feasibility`` GP
             with constrained log-EI, ``exclude`` zones, or ``impute`` the worst value
             (8.8x and 1.9x the feasibility model's regret on cliff).
-        kernel: ``matern`` (5/2) or ``rbf``.
+        kernel: ``matern`` (5/2) or ``rbf`` (not with a fidelity, whose kernel is Matern).
         feasibility_trend: The feasibility GP's linear mean in the learning rate: beyond
             a divergence it stays pessimistic (without it cliff 1.4x, wide 2.1x).
         min_distance: No proposal within this fraction of the range (decades on a log

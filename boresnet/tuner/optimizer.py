@@ -38,7 +38,7 @@ from boresnet.tuner.incumbent import best_index, incumbent_at_bound
 from boresnet.tuner.observations import DTYPE, Observation, Pending
 from boresnet.tuner.sampling import ACQUISITION_STREAM, step_seed
 from boresnet.tuner.space import SearchSpace
-from boresnet.tuner.surrogate import Surrogate
+from boresnet.tuner.surrogate import Surrogate, check_fidelity_kernel
 
 
 class BayesianOptimizer:
@@ -59,20 +59,15 @@ class BayesianOptimizer:
             (what each does: docs/optimizer.md).
 
     Raises:
-        ValueError: A setting out of its range or list.
+        ValueError: A setting out of its range or list, or (with a fidelity) a kernel
+            other than ``matern``.
     """
 
     def __init__(
-        self,
-        space: SearchSpace,
-        n_init: int | None = None,
-        seed: int = 0,
-        budget: float | None = None,
-        fidelity: Fidelity | None = None,
-        **settings: Any,
-    ) -> None:
-        unknown = set(settings) - set(SETTINGS)
-        if unknown:
+        self, space: SearchSpace, n_init: int | None = None, seed: int = 0,
+        budget: float | None = None, fidelity: Fidelity | None = None, **settings: Any,
+    ) -> None:  # fmt: skip
+        if unknown := set(settings) - set(SETTINGS):
             raise TypeError(f"unknown tuner settings: {sorted(unknown)}")
         self.settings = TunerSettings(**settings)
         self.space = space
@@ -80,6 +75,7 @@ class BayesianOptimizer:
         if fidelity is None:
             self.n_init = design_size(space.dim, budget, n_init)
         else:
+            check_fidelity_kernel(self.settings.kernel)
             self.n_init = FIDELITY_DESIGN_PER_PARAM * space.dim if n_init is None else n_init
         self.seed = seed
         self.budget = budget
@@ -159,6 +155,11 @@ class BayesianOptimizer:
         if self.fidelity is not None and length is None:
             space = self.fidelity.extend(space)
         return torch.stack([space.to_coords(p.params) for p in pending]).to(DTYPE)
+
+    def pending_for(self, models: Surrogate, pending: Sequence[Pending]) -> torch.Tensor | None:
+        """The pending points ``models`` take: only those at full length, for the full runs'."""
+        full_only = self.fidelity is not None and models.fidelity is None
+        return self.pending_coords(pending, self.fidelity.full if full_only else None)
 
     def spent(self, pending: Sequence[Pending] = ()) -> float:
         """Compute used so far, with the pending trials': evaluations, or full ones' worth."""
@@ -242,11 +243,6 @@ class BayesianOptimizer:
         step = acquisition.EXPLORATION_STEP
         acq = self.acquisition_function(optimistic=True, pending=pending, salt=step)
         return self._maximise(acq, step, self.exclusions(pending), edge=True)
-
-    def gap_point(self, pending: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
-        """The centre of the largest hole in the data the GP cannot rule out, and its radius."""
-        exclusions = self.exclusions(pending)
-        return rules.gap_point(self.space, exclusions, self.surrogate(), self.seed)
 
     def ask(self, pending: Sequence[Pending] = ()) -> dict[str, float]:
         """Propose the next point to evaluate (deterministic given the observations).
@@ -337,7 +333,8 @@ class BayesianOptimizer:
         length = lengths.choose_length(surrogate, coords, fid, allowed)
         models = self.models_of({fid.name: length}, kind)
         if models is not surrogate:  # a full run: the full runs' models choose its point
-            acq = self.acquisition_function(pending=full_pending, models=models)
+            taken = self.pending_for(models, pending)
+            acq = self.acquisition_function(pending=taken, models=models)
             coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, models=models)
         return coords, length, kind
 
@@ -370,7 +367,7 @@ class BayesianOptimizer:
             and count >= self.n_init + GAP_AFTER_MODEL_STEPS
             and rules.refining(self.space, self.best(), coords)
         ):
-            centre, radius = self.gap_point(X_pending)
+            centre, radius = rules.gap_point(self.space, exclusions, surrogate, self.seed)
             if radius > self.gap_radius:
                 return centre, "gap"
         return coords, kind

@@ -43,6 +43,19 @@ FIDELITY_KERNEL = "linear_truncated"
 CONSTANT_SPREAD = 1e-9
 
 
+def check_fidelity_kernel(kernel: str) -> None:
+    """Raise ``ValueError`` ``"kernel: ..."`` for a kernel a fidelity's objective GP cannot use.
+
+    With a fidelity the objective GP is ``SingleTaskMultiFidelityGP``, whose
+    ``LinearTruncatedFidelityKernel`` is a Matern-5/2: an ``rbf`` would be ignored.
+    """
+    if kernel != "matern" and FIDELITY_KERNEL == "linear_truncated":
+        raise ValueError(
+            f"kernel: {kernel!r} is not available with a fidelity (its GP's kernel is"
+            " BoTorch's LinearTruncatedFidelityKernel, a Matern-5/2); use matern"
+        )
+
+
 class ColumnTrend(Mean):
     """A linear prior mean in some input columns only (constant in the others).
 
