@@ -140,7 +140,7 @@ MIN_INFORMATION_SHARE = 0.8
 FIDELITY_DESIGN_PER_PARAM = 3
 # Multi-fidelity: full-length evaluations that trained before a GP of them alone ranks the
 # incumbent and picks each further full run's point (median regret at budget 10 against the
-# joint GP's: pooled 0.0005 / 0.0024, CPU table 0.0019 / 0.0027; boresnet_mf_joint in
+# joint GP's: pooled 0.0009 / 0.0025, CPU table 0.0022 / 0.0025; boresnet_mf_joint in
 # bo_regret.py --fidelity, docs/benchmarks.md).
 FULL_RANKING_MIN = 2
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is at it.
