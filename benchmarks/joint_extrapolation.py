@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from fidelity import LENGTH_TABLES, length_table
+from machine import cpu_model
 
 from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchSpace
 from boresnet.tuner.fidelity import Fidelity
@@ -55,14 +54,6 @@ def full_length_optimum(family: str, full_runs: list[float]) -> tuple[float, flo
         return None
     x = float(grid[int(torch.argmin(prediction[0]))])
     return x, land.regret(x)
-
-
-def cpu_model() -> str:
-    """The machine's processor, as ``/proc/cpuinfo`` names it (GP fits vary with BLAS)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return f"{platform.machine()}, {names[0] if names else platform.processor()}"
 
 
 def main() -> None:

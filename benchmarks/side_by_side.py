@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 from lightning.pytorch.tuner import Tuner
+from machine import cpu_model
 
 from boresnet.config.schema import from_dict
 from boresnet.study.report import test_checkpoint
@@ -123,13 +123,7 @@ def main() -> None:
     if "cpu-fast" in medians and "cpu" in medians:
         ratio = medians["cpu-fast"]["wall_s"] / medians["cpu"]["wall_s"]
         print(f"cpu-fast / cpu wall time: {ratio:.2f}")
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [
-        line.split(":", 1)[1].strip()
-        for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
-        if line.startswith("model name")
-    ]
-    machine = f"{platform.machine()}, {names[0] if names else platform.processor()}"
+    machine = cpu_model()
     command = "python benchmarks/side_by_side.py " + " ".join(sys.argv[1:])
     data = {"machine": machine, "threads": torch.get_num_threads(), "runs": runs,
             "medians": medians, "command": command}  # fmt: skip
