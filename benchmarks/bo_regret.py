@@ -500,6 +500,9 @@ def main() -> None:
             setattr(args, key, value)
         if args.out == str(RESULTS):  # an explicit --out wins (e.g. one per budget)
             args.out = str(RESULTS / args.suite)
+    if args.render and Path(args.render).name == "fidelity.json":
+        print(fidelity.render_saved(Path(args.render)))
+        return
     if args.render:
         data = json.loads(Path(args.render).read_text())
         if data["args"].get("parallel"):

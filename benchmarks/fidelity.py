@@ -49,6 +49,7 @@ import numpy as np
 import optuna
 import torch
 from landscapes import FAMILIES, Table, table_rows
+from scipy.stats import binomtest
 
 from boresnet.tuner import (
     BayesianOptimizer,
@@ -70,6 +71,9 @@ BASES = ["cliff", "bound", "plateau", "two_minima", "wide"]
 BUDGETS = (2, 4, 10)
 # The generated families' lengths, as fractions of the full one.
 RELATIVE_LENGTHS = (0.125, 0.25, 0.5, 1.0)
+# Two regrets closer than this are a tie in the paired comparison (a rate a few
+# thousandths of a decade away on the tables).
+TIE = 1e-4
 # Lightning's range test: 100 steps; the CPU profile's full training: 2 x 110 steps.
 RANGE_TEST_STEPS, FULL_STEPS = 100, 220
 
@@ -385,7 +389,68 @@ def statistics(rows: list[dict], families: list[str], methods: list[str]) -> dic
     return stats
 
 
-def render(stats: dict, command: str) -> str:
+def paired(rows: list[dict], families: list[str], methods: list[str]) -> dict:
+    """Each method against today's study on the same instances: wins, losses and a p-value.
+
+    An instance is a landscape, a draw and a budget; both methods see the same noise.
+    The p-value is the two-sided sign test (scipy's ``binomtest``) of wins against
+    losses, ties (:data:`TIE`) left out: how often chance alone gives a split this uneven.
+    """
+    regret = {(r["family"], r["rep"], r["budget"], r["method"]): r["regret"] for r in rows}
+    out: dict = {}
+    for name, members in groups(families).items():
+        out[name] = {}
+        for m in methods:
+            if m == "boresnet":
+                continue
+            out[name][m] = {}
+            for b in sorted({r["budget"] for r in rows}):
+                keys = [k for k in regret if k[0] in members and k[2] == b and k[3] == m]
+                diffs = [
+                    regret[k] - regret[(*k[:3], "boresnet")]
+                    for k in keys
+                    if (*k[:3], "boresnet") in regret
+                ]
+                if not diffs:
+                    continue
+                wins = sum(d < -TIE for d in diffs)
+                losses = sum(d > TIE for d in diffs)
+                p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+                out[name][m][str(b)] = {
+                    "wins": wins, "losses": losses, "ties": len(diffs) - wins - losses,
+                    "p": round(float(p), 4),
+                }  # fmt: skip
+    return out
+
+
+def render_paired(comparisons: dict) -> list[str]:
+    """The paired comparison's section of the report (empty without today's study)."""
+    if not any(comparisons.values()):
+        return []
+    lines = [
+        "",
+        "## Paired against today's study",
+        "",
+        "Instances where a method's regret is lower (wins) or higher (losses) than that of"
+        " today's study on the same landscape, draw and budget, ties left out, and the"
+        " two-sided sign test's p-value. A median can move with a handful of instances;"
+        " p < 0.05 says the split is unlikely to be chance.",
+    ]
+    for name, methods in comparisons.items():
+        budgets = sorted({b for m in methods.values() for b in m}, key=int)
+        lines += ["", f"### {name}", ""]
+        head = " | ".join(f"B={b}: wins / losses (p)" for b in budgets)
+        lines += [f"| method | {head} |", "|---" * (1 + len(budgets)) + "|"]
+        for m, per in methods.items():
+            cells = [
+                f"{per[b]['wins']} / {per[b]['losses']} ({per[b]['p']:.3f})" if b in per else "-"
+                for b in budgets
+            ]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(stats: dict, command: str, comparisons: dict | None = None) -> str:
     """The Markdown report: one table per group, a column pair per budget."""
     lines = [
         "# Multi-fidelity: regret at full length for a compute budget",
@@ -417,7 +482,7 @@ def render(stats: dict, command: str) -> str:
                 median, p90 = per[b]["median"], per[b]["p90"]
                 cells += [f"{median:.4f} / {p90:.4f}{x}", f"{per[b]['spent']:.2f}"]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + render_paired(comparisons or {}))
 
 
 def run_suite(
@@ -444,10 +509,30 @@ def run_suite(
     with Pool(workers) as pool:
         rows = list(pool.imap_unordered(one_run, tasks, chunksize=2))
     stats = statistics(rows, families, methods)
-    text = render(stats, command)
-    text += f"\n\n{len(tasks)} runs in {time.perf_counter() - started:.0f} s on {workers} workers."
+    comparisons = paired(rows, families, methods)
+    footer = f"{len(tasks)} runs in {time.perf_counter() - started:.0f} s on {workers} workers."
+    text = render(stats, command, comparisons) + f"\n\n{footer}"
     out.mkdir(parents=True, exist_ok=True)
-    data = {"command": command, "stats": stats, "rows": rows}
+    data = {"command": command, "stats": stats, "paired": comparisons, "footer": footer}
+    data["rows"] = rows
     (out / "fidelity.json").write_text(json.dumps(data, indent=1) + "\n")
     (out / "fidelity.md").write_text(text + "\n")
+    return text
+
+
+def render_saved(path: Path) -> str:
+    """Rewrite the report beside a run's ``fidelity.json`` from its rows; return it.
+
+    A run saved before the paired comparison existed keeps its footer (runs, seconds),
+    read from the report it wrote.
+    """
+    data = json.loads(path.read_text())
+    rows = data["rows"]
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    methods = list(data["stats"][next(iter(data["stats"]))])
+    report = path.with_name("fidelity.md")
+    footer = data.get("footer") or report.read_text().strip().splitlines()[-1]
+    comparisons = paired(rows, families, methods)
+    text = render(data["stats"], data["command"], comparisons) + f"\n\n{footer}"
+    report.write_text(text + "\n")
     return text

@@ -181,8 +181,29 @@ def test_fidelity_mode_scores_every_method_within_its_budget(tmp_path):
     assert set(data["stats"]["length_table"]) == set(methods)
     text = (out / "fidelity.md").read_text()
     assert "## length_table" in text and "| boresnet_mf |" in text
+    assert "## Paired against today's study" in text
+    assert set(data["paired"]["length_table"]) == set(methods) - {"boresnet"}
     land = fidelity.length_table(fidelity.LENGTH_TABLES["length_table"], "length_table")
     assert land.lengths == (0.25, 0.5, 1.0, 2.0) and land.regret(0.0) < land.regret(-2.0)
+
+
+def test_the_paired_comparison_counts_wins_losses_and_ties_on_the_same_instances():
+    # Regrets of today's study and of short runs on six draws of one table and one of a
+    # generated family: short runs win 4, lose 1, tie 1 (within TIE) on the table.
+    base = [0.010, 0.010, 0.010, 0.010, 0.010, 0.010, 0.5]
+    mine = [0.001, 0.002, 0.003, 0.004, 0.020, 0.010 + fidelity.TIE / 2, 0.9]
+    families = ["length_table"] * 6 + ["mf_cliff"]
+    rows = [
+        {"family": f, "rep": i, "budget": 2, "method": m, "regret": r}
+        for i, (f, b, x) in enumerate(zip(families, base, mine, strict=True))
+        for m, r in (("boresnet", b), ("boresnet_mf", x))
+    ]
+    out = fidelity.paired(rows, ["length_table", "mf_cliff"], ["boresnet_mf", "boresnet"])
+    table = out["length_table"]["boresnet_mf"]["2"]
+    assert (table["wins"], table["losses"], table["ties"]) == (4, 1, 1)
+    assert table["p"] == pytest.approx(0.375)  # P(a 4:1 split or worse) = 12/32
+    assert out["generated"]["boresnet_mf"]["2"]["losses"] == 1
+    assert "| boresnet_mf | 4 / 1 (0.375) |" in "\n".join(fidelity.render_paired(out))
 
 
 def test_every_short_run_still_leaves_the_cpu_tables_full_optimum_to_the_full_runs():
