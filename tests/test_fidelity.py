@@ -147,3 +147,26 @@ def test_the_full_runs_alone_rank_the_incumbent_and_choose_the_next_full_point()
     assert opt.models_of({"lr": 0.5, "epochs": 2.0}, "finish") is opt.surrogate()
     proposal = opt.ask()
     assert opt.models_of(proposal) is (ranking if proposal["epochs"] == 2.0 else opt.surrogate())
+
+
+def kinds_of_a_run(opt: BayesianOptimizer) -> list[tuple[float, str]]:
+    """Each evaluation's length and kind, asking and telling ``curve`` until done."""
+    out = []
+    while not opt.done():
+        p = opt.ask()
+        out.append((p["epochs"], opt.last_proposal_kind))
+        opt.tell(p, curve(p))
+    return out
+
+
+def test_when_only_the_last_full_run_fits_the_compute_before_it_is_a_short_design():
+    # Model steps could not be followed up in full: 8 eighths of a training as a design.
+    fid = Fidelity("epochs", (0.25, 0.5, 1.0, 2.0))
+    run = kinds_of_a_run(BayesianOptimizer(LR, seed=0, budget=2, fidelity=fid))
+    assert run == [(0.25, "sobol")] * 8 + [(2.0, "finish")]
+    # Where a second full run fits, the model takes over after the usual design.
+    run = kinds_of_a_run(BayesianOptimizer(LR, seed=0, budget=2.25, fidelity=fid))
+    assert run[:3] == [(0.25, "sobol")] * 3 and run[3][1] != "sobol"
+    # An explicit n_init always holds.
+    run = kinds_of_a_run(BayesianOptimizer(LR, n_init=3, seed=0, budget=2, fidelity=fid))
+    assert run[:3] == [(0.25, "sobol")] * 3 and run[3][1] != "sobol"

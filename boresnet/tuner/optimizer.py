@@ -77,6 +77,7 @@ class BayesianOptimizer:
         else:
             check_fidelity_kernel(self.settings.kernel)
             self.n_init = FIDELITY_DESIGN_PER_PARAM * space.dim if n_init is None else n_init
+        self.design_given = n_init is not None
         self.seed = seed
         self.budget = budget
         self.acquisition = self.settings.acquisition
@@ -292,7 +293,8 @@ class BayesianOptimizer:
         count = n + len(pending)
         left = (self.budget - self.spent(pending)) if self.budget is not None else math.inf
         final = left < 1 + fid.cost(fid.shortest) - 1e-9
-        if not final and (count < self.n_init or surrogate.objective is None):
+        design = lengths.design_runs(fid, None if self.design_given else self.budget, self.n_init)
+        if not final and (count < design or surrogate.objective is None):
             exclusions = self.exclusions(self.pending_coords(pending, fid.shortest), fid.shortest)
             point = rules.design_point(self.space, exclusions, surrogate, self.seed, count)
             return point, fid.shortest, "sobol"
