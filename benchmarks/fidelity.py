@@ -413,8 +413,8 @@ def paired(rows: list[dict], families: list[str], methods: list[str]) -> dict:
                 ]
                 if not diffs:
                     continue
-                wins = sum(d < -TIE for d in diffs)
-                losses = sum(d > TIE for d in diffs)
+                wins = sum(bool(d < -TIE) for d in diffs)  # (numpy scalars: JSON takes ints)
+                losses = sum(bool(d > TIE) for d in diffs)
                 p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
                 out[name][m][str(b)] = {
                     "wins": wins, "losses": losses, "ties": len(diffs) - wins - losses,

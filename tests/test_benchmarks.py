@@ -190,7 +190,7 @@ def test_fidelity_mode_scores_every_method_within_its_budget(tmp_path):
 def test_the_paired_comparison_counts_wins_losses_and_ties_on_the_same_instances():
     # Regrets of today's study and of short runs on six draws of one table and one of a
     # generated family: short runs win 4, lose 1, tie 1 (within TIE) on the table.
-    base = [0.010, 0.010, 0.010, 0.010, 0.010, 0.010, 0.5]
+    base = list(np.array([0.010, 0.010, 0.010, 0.010, 0.010, 0.010, 0.5]))  # as regret() gives
     mine = [0.001, 0.002, 0.003, 0.004, 0.020, 0.010 + fidelity.TIE / 2, 0.9]
     families = ["length_table"] * 6 + ["mf_cliff"]
     rows = [
@@ -204,6 +204,7 @@ def test_the_paired_comparison_counts_wins_losses_and_ties_on_the_same_instances
     assert table["p"] == pytest.approx(0.375)  # P(a 4:1 split or worse) = 12/32
     assert out["generated"]["boresnet_mf"]["2"]["losses"] == 1
     assert "| boresnet_mf | 4 / 1 (0.375) |" in "\n".join(fidelity.render_paired(out))
+    json.dumps(out)  # saved beside the rows
 
 
 def test_every_short_run_still_leaves_the_cpu_tables_full_optimum_to_the_full_runs():
