@@ -513,26 +513,25 @@ def run_suite(
     footer = f"{len(tasks)} runs in {time.perf_counter() - started:.0f} s on {workers} workers."
     text = render(stats, command, comparisons) + f"\n\n{footer}"
     out.mkdir(parents=True, exist_ok=True)
-    data = {"command": command, "stats": stats, "paired": comparisons, "footer": footer}
-    data["rows"] = rows
+    data = {
+        "command": command,
+        "stats": stats,
+        "paired": comparisons,
+        "footer": footer,
+        "rows": rows,
+    }
     (out / "fidelity.json").write_text(json.dumps(data, indent=1) + "\n")
     (out / "fidelity.md").write_text(text + "\n")
     return text
 
 
 def render_saved(path: Path) -> str:
-    """Rewrite the report beside a run's ``fidelity.json`` from its rows; return it.
-
-    A run saved before the paired comparison existed keeps its footer (runs, seconds),
-    read from the report it wrote.
-    """
+    """Rewrite the report beside a run's ``fidelity.json`` from its rows; return it."""
     data = json.loads(path.read_text())
     rows = data["rows"]
     families = list(dict.fromkeys(r["family"] for r in rows))
     methods = list(data["stats"][next(iter(data["stats"]))])
-    report = path.with_name("fidelity.md")
-    footer = data.get("footer") or report.read_text().strip().splitlines()[-1]
     comparisons = paired(rows, families, methods)
-    text = render(data["stats"], data["command"], comparisons) + f"\n\n{footer}"
-    report.write_text(text + "\n")
+    text = render(data["stats"], data["command"], comparisons) + f"\n\n{data['footer']}"
+    path.with_name("fidelity.md").write_text(text + "\n")
     return text
