@@ -54,6 +54,7 @@ import optuna
 import torch
 from prototype import prototype_ei, prototype_gp
 
+from boresnet.atomic import atomic_path, write_text
 from boresnet.config.schema import Config, SearchConfig
 from boresnet.study.adapter import build_optimizer
 
@@ -509,7 +510,7 @@ def main() -> None:
             text = render_async(data["stats"], data["args"])
         else:
             text = render(data, Table(Path(data["args"]["table"])).noise())
-        (Path(args.render).parent / "bo_regret.md").write_text(text + "\n")
+        write_text(Path(args.render).parent / "bo_regret.md", text + "\n")
         print(text)
         return
 
@@ -562,13 +563,13 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = {"args": vars(args), "stats": stats, "wall_s": round(elapsed)}
-    (out / "bo_regret.json").write_text(json.dumps(data, indent=2) + "\n")
+    write_text(out / "bo_regret.json", json.dumps(data, indent=2) + "\n")
     if args.parallel:
         text = render_async(stats, vars(args))
     else:
         text = render(data, Table(Path(args.table)).noise())
     print(text)
-    (out / "bo_regret.md").write_text(text + "\n")
+    write_text(out / "bo_regret.md", text + "\n")
 
     fig, axes = plt.subplots(1, len(families) + 1, figsize=(3.2 * (len(families) + 1), 3.4))
     plotted = [m for m in methods if m.split("@")[0] == "boresnet" or not m.startswith("boresnet")]
@@ -591,7 +592,8 @@ def main() -> None:
     np.atleast_1d(axes)[0].set_ylabel("median normalised regret")
     np.atleast_1d(axes)[-1].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(out / "bo_regret.png", dpi=90)
+    with atomic_path(out / "bo_regret.png") as tmp:
+        fig.savefig(tmp, dpi=90)
 
 
 if __name__ == "__main__":

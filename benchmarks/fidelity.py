@@ -51,6 +51,7 @@ import torch
 from landscapes import FAMILIES, Table, table_rows
 from scipy.stats import binomtest
 
+from boresnet.atomic import write_text
 from boresnet.tuner import (
     BayesianOptimizer,
     ParamSpec,
@@ -239,15 +240,25 @@ def run_shortest_first(land: MFLandscape, budget: int, seed: int, sample) -> Run
     return evals, best_full(evals, land.full)
 
 
-def run_hyperband(land: MFLandscape, budget: int, seed: int, sample) -> Run:
-    """Optuna TPE with ``HyperbandPruner``, the lengths as its rungs, until the budget."""
+def hyperband_study(seed: int, rungs: int) -> optuna.Study:
+    """TPE with ``HyperbandPruner`` over ``rungs`` lengths, reproducible for ``seed``.
+
+    The pruner puts each trial in a bracket by a hash of the study's name: an unnamed
+    study gets a random one, and the same seed would run other brackets.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
+    return optuna.create_study(
+        study_name=f"hyperband-{seed}",
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=2),
         pruner=optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=len(land.lengths), reduction_factor=2
+            min_resource=1, max_resource=rungs, reduction_factor=2
         ),
     )
+
+
+def run_hyperband(land: MFLandscape, budget: int, seed: int, sample) -> Run:
+    """Optuna TPE with ``HyperbandPruner``, the lengths as its rungs, until the budget."""
+    study = hyperband_study(seed, len(land.lengths))
     dist = {"x": optuna.distributions.FloatDistribution(land.low, land.high)}
     evals, spent = [], 0.0
     while spent + land.lengths[0] / land.full <= budget + 1e-9:
@@ -520,8 +531,8 @@ def run_suite(
         "footer": footer,
         "rows": rows,
     }
-    (out / "fidelity.json").write_text(json.dumps(data, indent=1) + "\n")
-    (out / "fidelity.md").write_text(text + "\n")
+    write_text(out / "fidelity.json", json.dumps(data, indent=1) + "\n")
+    write_text(out / "fidelity.md", text + "\n")
     return text
 
 
@@ -533,5 +544,5 @@ def render_saved(path: Path) -> str:
     methods = list(data["stats"][next(iter(data["stats"]))])
     comparisons = paired(rows, families, methods)
     text = render(data["stats"], data["command"], comparisons) + f"\n\n{data['footer']}"
-    path.with_name("fidelity.md").write_text(text + "\n")
+    write_text(path.with_name("fidelity.md"), text + "\n")
     return text

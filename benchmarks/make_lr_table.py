@@ -38,6 +38,7 @@ import torch
 import yaml
 from landscapes import Table, table_rows
 
+from boresnet.atomic import write_text
 from boresnet.config.schema import from_dict
 from boresnet.training.trial import run_trial
 
@@ -153,20 +154,19 @@ def main() -> None:
             done.add((f"{float(row['log10_lr']):.4f}", m, length, int(row["seed"])))
         if lines and lines[0].startswith("# made by:") and lines[0] != made_by:
             # Resumed with more seeds: the header names the command that completes it.
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text("\n".join([made_by, *lines[1:]]) + "\n")
-            tmp.replace(out)
+            write_text(out, "\n".join([made_by, *lines[1:]]) + "\n")
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w") as f:
-            f.write(
-                f"{made_by}\n"
-                f"# machine: {platform.machine()}, {torch.get_num_threads()} threads, "
-                f"torch {torch.__version__}; date: {date.today()}\n"
-                f"# objective: {config.search.objective} of {Path(args.config).name} "
-                f"(width {config.model.width}, {config.trainer.max_epochs} epochs)\n"
-            )
-            f.write(",".join(fields) + "\n")
+        # The header appears whole or not at all; the rows are appended (a table resumes).
+        write_text(
+            out,
+            f"{made_by}\n"
+            f"# machine: {platform.machine()}, {torch.get_num_threads()} threads, "
+            f"torch {torch.__version__}; date: {date.today()}\n"
+            f"# objective: {config.search.objective} of {Path(args.config).name} "
+            f"(width {config.model.width}, {config.trainer.max_epochs} epochs)\n"
+            + ",".join(fields)
+            + "\n",
+        )
     start = time.perf_counter()
     for seed in range(args.seeds):
         for m, length, x in itertools.product(moms, lens, grid):

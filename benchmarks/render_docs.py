@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from boresnet.atomic import write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PAGE = ROOT / "docs" / "benchmarks.md"
@@ -162,7 +164,7 @@ def main() -> None:
     text = render()
     if args.check:
         sys.exit(0 if PAGE.read_text() == text else 1)
-    PAGE.write_text(text)
+    write_text(PAGE, text)
     print(f"wrote {PAGE} ({len(text.splitlines())} lines)")
 
 

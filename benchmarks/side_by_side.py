@@ -28,6 +28,7 @@ import yaml
 from lightning.pytorch.tuner import Tuner
 from machine import cpu_model
 
+from boresnet.atomic import write_text
 from boresnet.config.schema import from_dict
 from boresnet.study.report import test_checkpoint
 from boresnet.training.trial import build_datamodule, build_module, build_trainer, run_trial
@@ -127,7 +128,7 @@ def main() -> None:
     command = "python benchmarks/side_by_side.py " + " ".join(sys.argv[1:])
     data = {"machine": machine, "threads": torch.get_num_threads(), "runs": runs,
             "medians": medians, "command": command}  # fmt: skip
-    Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
+    write_text(args.out, json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":

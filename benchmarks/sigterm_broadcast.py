@@ -26,6 +26,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from boresnet.atomic import write_text
+
 
 def worker(rank: int, world: int, backend: str, steps: int, port: int, out: str) -> None:
     """One rank: ``steps`` broadcasts of the SIGTERM flag, each read on the host."""
@@ -49,7 +51,7 @@ def worker(rank: int, world: int, backend: str, steps: int, port: int, out: str)
             "median_ms_per_step": round(1000 * statistics.median(warm), 4),
             "p90_ms_per_step": round(1000 * sorted(warm)[int(0.9 * len(warm))], 4),
         }
-        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        write_text(out, json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
     dist.destroy_process_group()
 

@@ -45,6 +45,7 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 from torchmetrics.classification import MulticlassAccuracy
 
+from boresnet.atomic import write_text
 from boresnet.cli.main import quiet_libraries
 from boresnet.config.schema import ParamConfig, from_dict
 from boresnet.plots.common import close
@@ -592,8 +593,7 @@ def main() -> None:
         host = host_overhead(host_config(config, args.host_steps), lr, device, host_reps)
         host = {"device": describe(device), **host, "host_steps": args.host_steps}
         print(json.dumps(host, indent=2))
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(host, indent=2) + "\n")
+        write_text(args.out, json.dumps(host, indent=2) + "\n")
         return
     lightning_epoch(config, lr)  # warm-up: imports, allocator, cudnn autotuning
     plain_epoch(config, lr, device)
@@ -653,8 +653,7 @@ def main() -> None:
         "bo_figure_s_3d": round(o3[1], 3),
     }
     print(json.dumps(result, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_text(args.out, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
