@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 import torch
-from fidelity import LENGTH_TABLES, length_table
+from fidelity import LENGTH_TABLES, MFLandscape, length_table
 from machine import cpu_model
 
 from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchSpace
@@ -30,17 +30,16 @@ from boresnet.tuner.fidelity import Fidelity
 GRID = 161
 
 
-def full_length_optimum(family: str, full_runs: list[float]) -> tuple[float, float] | None:
-    """The joint model's lowest full-length mean (log10 lr) and its regret on ``family``.
+def full_length_optimum(land: MFLandscape, full_runs: list[float]) -> tuple[float, float] | None:
+    """The joint model's lowest full-length mean (log10 lr) and its regret on ``land``.
 
     Args:
-        family: A key of ``LENGTH_TABLES``.
+        land: A measured table (:func:`fidelity.length_table`).
         full_runs: Rates (log10) also told at full length, each at the table's mean.
 
     Returns:
         ``(log10 lr, regret)``, or ``None`` where the GP could not be fitted.
     """
-    land = length_table(LENGTH_TABLES[family], family)
     space = SearchSpace([ParamSpec("lr", 10**land.low, 10**land.high)])
     opt = BayesianOptimizer(space, seed=0, fidelity=Fidelity("epochs", land.lengths))
     rates = np.linspace(land.low, land.high, 17)
@@ -64,11 +63,11 @@ def main() -> None:
     full = [float(v) for v in args.full.split(",") if v]
     warnings.filterwarnings("ignore")
     print(f"machine: {cpu_model()}")
-    for family in LENGTH_TABLES:
-        land = length_table(LENGTH_TABLES[family], family)
+    for family, path in LENGTH_TABLES.items():
+        land = length_table(path, family)
         grid = np.linspace(land.low, land.high, 2001)
         true = float(grid[np.nanargmin([land.f(x, land.full) for x in grid])])
-        found = full_length_optimum(family, full)
+        found = full_length_optimum(land, full)
         text = "no GP fit" if found is None else f"10^{found[0]:.2f}, regret {found[1]:.4f}"
         print(f"{family}: full-length optimum 10^{true:.2f}; the joint model's: {text}")
 

@@ -212,14 +212,16 @@ def test_every_short_run_still_leaves_the_cpu_tables_full_optimum_to_the_full_ru
     # docs/decisions/0007: the joint model's full-length optimum given all 17 rates at
     # every short length is 10^-0.20 (the table's is 10^0), more regret than today's
     # study at 10 full runs (0.0012). A model that found 10^0 would fail this.
-    x, regret = joint_extrapolation.full_length_optimum("length_table", [])
+    table = fidelity.make("length_table", 0, 0.0, {})
+    x, regret = joint_extrapolation.full_length_optimum(table, [])
     assert -0.35 < x < -0.1 and regret > 0.0012
 
 
 def test_a_gp_that_cannot_be_fitted_to_noise_free_means_is_refitted_with_a_noise_floor():
     # 51 noise-free means of the width-8 table (and two full runs): the first fit fails
     # (NotPSDError) under this seed, which fell back to space filling before the refit.
-    x, regret = joint_extrapolation.full_length_optimum("length_table_w8", [-0.5, -0.25])
+    table = fidelity.make("length_table_w8", 0, 0.0, {})
+    x, regret = joint_extrapolation.full_length_optimum(table, [-0.5, -0.25])
     assert -0.6 < x < 0.0 and regret < 0.01
 
 
