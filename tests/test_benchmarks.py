@@ -278,7 +278,8 @@ def test_benchmarks_write_their_results_atomically():
         assert plain_writes(path.read_text()) == [], path.name
 
 
-def test_hyperband_runs_the_same_brackets_for_the_same_seed():
-    # Optuna's HyperbandPruner picks a trial's bracket from the study's name.
+def test_hyperband_studies_are_named_by_their_seed():
+    # Optuna's HyperbandPruner picks a trial's bracket from the study's name: one name,
+    # one sequence of brackets for a seed.
     first, again = fidelity.hyperband_study(3, 4), fidelity.hyperband_study(3, 4)
     assert first.study_name == again.study_name != fidelity.hyperband_study(4, 4).study_name
