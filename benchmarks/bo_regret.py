@@ -32,7 +32,9 @@ methods are ``asynchronous.ASYNC_METHODS`` and its results go to
 
 ``--fidelity`` runs the multi-fidelity mode (``benchmarks/fidelity.py``): regret at full
 length after budgets of 2, 4 and 10 full trainings of compute, on the measured tables at
-several lengths and generated families; results go to ``benchmarks/results/fidelity``.
+several lengths and generated families (the 1-D ones by default; the 2-D ones by name,
+``--families mf_momentum,mf_lr_wd,mf_lr_warmup``); results go to
+``benchmarks/results/fidelity``.
 """
 
 from __future__ import annotations
@@ -434,7 +436,7 @@ def run_fidelity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
         methods = list(fidelity.COMPARED)
     if unknown := [m for m in methods if m not in fidelity.METHODS]:
         parser.error(f"unknown methods {unknown}; known: {', '.join(fidelity.METHODS)}")
-    known = [f"mf_{b}" for b in fidelity.BASES] + list(fidelity.LENGTH_TABLES)
+    known = [f"mf_{b}" for b in fidelity.BASES + fidelity.BASES_2D] + list(fidelity.LENGTH_TABLES)
     if unknown := [f for f in families if f not in known]:
         parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
     lr_find: dict[str, list[float]] = {}

@@ -13,25 +13,29 @@ Landscapes:
   real table.
 - generated: each 1-D family of ``landscapes.py`` (cliff, bound, plateau, two_minima,
   wide) as the full-length curve, with the shapes short runs have: the whole curve
-  (optimum and cliff) shifted by a random amount per halving of the length, the floor
-  raised, the noise larger (x (full / s)^a), and at the shortest length a false dip
-  that ranks some rates wrongly.
+  (optimum and cliff) shifted along the rate by a random amount per halving of the
+  length, the floor raised, the noise larger (x (full / s)^a), and at the shortest
+  length a false dip that ranks some rates wrongly.
+- generated 2-D: the same shapes on the 2-D families (``momentum``, ``lr_wd``,
+  ``lr_warmup``: the rate and one more SGD hyperparameter), the shift along the rate.
 
 Methods:
 - ``boresnet_mf``: ``BayesianOptimizer`` with a ``Fidelity`` (the lengths above);
   ``boresnet_mf_*`` are ablations, one default changed;
 - ``boresnet``: today's study, full evaluations only;
-- ``shortest_first``: the shortest length at evenly spaced rates, then the best
+- ``shortest_first``: the shortest length at evenly spaced rates (a scrambled Sobol
+  design in 2-D), then the best
   ``max(1, round(B / 4))`` finished at full length (Egele et al. 2023);
 - ``hyperband``: Optuna's TPE with its ``HyperbandPruner``; its rungs are the lengths,
   and it pays only the increments of a run it continues. Its intermediate values are
   the compressed runs' values: a pruner watching a real full-length run sees worse
   (a high rate mid-decay looks worst), so this simulation favours it;
-- ``random``: random rates at full length;
-- ``lr_find``: Lightning's range test plus one training at its suggestion. On a table:
-  the suggestions measured with ``Tuner.lr_find`` on the profile (``--lr-find``); on a
-  generated landscape, simulated as the rate of steepest descent of the shortest-length
-  curve. Its cost is the range test's steps over a full training's, plus 1.
+- ``random``: random points at full length;
+- ``lr_find`` (1-D only: it tunes the rate alone): Lightning's range test plus one
+  training at its suggestion. On a table: the suggestions measured with
+  ``Tuner.lr_find`` on the profile (``--lr-find``); on a generated landscape, simulated
+  as the rate of steepest descent of the shortest-length curve. Its cost is the range
+  test's steps over a full training's, plus 1.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from landscapes import FAMILIES, Table, table_rows
-from scipy.stats import binomtest
+from landscapes import FAMILIES, MULTI, Param, Table, table_rows
+from scipy.stats import binomtest, qmc
 
 from boresnet.atomic import write_text
 from boresnet.tuner import (
@@ -69,6 +73,10 @@ LENGTH_TABLES = {
     "length_table_w8": DATA / "lr_length_table_w8.csv",
 }
 BASES = ["cliff", "bound", "plateau", "two_minima", "wide"]
+# The 2-D generated families (landscapes.MULTI): the rate and one more hyperparameter.
+BASES_2D = ["momentum", "lr_wd", "lr_warmup"]
+# Grid points per axis where a landscape's best and worst full-length values are found.
+GRID = {1: 2001, 2: 121}
 BUDGETS = (2, 4, 10)
 # The generated families' lengths, as fractions of the full one.
 RELATIVE_LENGTHS = (0.125, 0.25, 0.5, 1.0)
@@ -81,42 +89,73 @@ RANGE_TEST_STEPS, FULL_STEPS = 100, 220
 
 @dataclass
 class MFLandscape:
-    """A landscape over (log10 lr, length).
+    """A landscape over (coordinates, length); the first coordinate is log10 lr.
 
     Attributes:
         family: Its name.
-        low: Lower bound of log10 lr.
-        high: Upper bound.
+        params: The searched coordinates (``landscapes.Param``), the rate first.
         lengths: The lengths, shortest first; the last is the full one.
-        f: Noise-free value ``f(x, length)`` (NaN: training diverged).
+        f: Noise-free value ``f(x, length)`` at a coordinate vector (NaN: diverged).
         sampler: One noisy evaluation ``(x, length, rng) -> value``.
-        lr_find: The rate (log10) Lightning's ``lr_find`` suggests (``None``: simulate).
+        lr_find: The rates (log10) Lightning's ``lr_find`` suggests (``None``: simulate).
     """
 
     family: str
-    low: float
-    high: float
+    params: list[Param]
     lengths: tuple[float, ...]
-    f: Callable[[float, float], float]
-    sampler: Callable[[float, float, np.random.Generator], float]
+    f: Callable[[np.ndarray, float], float]
+    sampler: Callable[[np.ndarray, float, np.random.Generator], float]
     lr_find: list[float] | None = None
     best: float = field(init=False)
     worst: float = field(init=False)
 
     def __post_init__(self) -> None:
-        grid = np.linspace(self.low, self.high, 2001)
+        axes = [np.linspace(p.low, p.high, GRID[self.dim]) for p in self.params]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.dim)
         values = np.array([self.f(x, self.full) for x in grid])
         finite = values[np.isfinite(values)]
         self.best, self.worst = float(finite.min()), float(finite.max())
+
+    @property
+    def dim(self) -> int:
+        """How many coordinates are searched."""
+        return len(self.params)
+
+    @property
+    def low(self) -> float:
+        """Lower bound of log10 lr."""
+        return self.params[0].low
+
+    @property
+    def high(self) -> float:
+        """Upper bound of log10 lr."""
+        return self.params[0].high
 
     @property
     def full(self) -> float:
         """The full length."""
         return self.lengths[-1]
 
-    def regret(self, x: float | None) -> float:
+    def space(self) -> SearchSpace:
+        """The tuner's search space over these coordinates."""
+        return SearchSpace(
+            [
+                ParamSpec(p.name, 10**p.low, 10**p.high, "log")
+                if p.log
+                else ParamSpec(p.name, p.low, p.high, "linear")
+                for p in self.params
+            ]
+        )
+
+    def coords(self, point: dict[str, float]) -> np.ndarray:
+        """A tuner's point (parameter values) as coordinates."""
+        return np.array(
+            [math.log10(point[p.name]) if p.log else point[p.name] for p in self.params]
+        )
+
+    def regret(self, x: np.ndarray | float | None) -> float:
         """Normalised noise-free regret at full length of reporting ``x`` (``None``: worst)."""
-        y = math.nan if x is None else self.f(x, self.full)
+        y = math.nan if x is None else self.f(np.atleast_1d(np.asarray(x, float)), self.full)
         y = self.worst if math.isnan(y) else y
         return (y - self.best) / max(self.worst - self.best, 1e-12)
 
@@ -130,63 +169,70 @@ def length_table(path: Path, family: str) -> MFLandscape:
     }
     seeds = min(len(t.curves) for t in tables.values())
 
-    def f(x: float, s: float) -> float:
-        return tables[s].interp(tables[s].mean, [x])
+    def f(x: np.ndarray, s: float) -> float:
+        return tables[s].interp(tables[s].mean, x)
 
-    def sample(x: float, s: float, rng: np.random.Generator) -> float:
-        return tables[s].interp(tables[s].curves[rng.integers(seeds)], [x])
+    def sample(x: np.ndarray, s: float, rng: np.random.Generator) -> float:
+        return tables[s].interp(tables[s].curves[rng.integers(seeds)], x)
 
     axis = tables[lengths[-1]].x
-    return MFLandscape(family, float(axis[0]), float(axis[-1]), lengths, f, sample)
+    return MFLandscape(family, [Param("lr", float(axis[0]), float(axis[-1]))], lengths, f, sample)
 
 
 def generated(base: str, rng: np.random.Generator, noise: float) -> MFLandscape:
-    """Family ``base`` as the full-length curve, with the shapes short runs have."""
-    land = FAMILIES[base](rng, noise)
-    p = land.params[0]
-    shift = rng.uniform(-0.1, 0.3)  # decades the curve moves left per halving
+    """Family ``base`` as the full-length surface, with the shapes short runs have.
+
+    The shift moves the surface along the rate (the first coordinate); the false dip at
+    the shortest length is 0.3 decades wide along the rate and as wide a fraction of
+    each other range.
+    """
+    land = (FAMILIES if base in BASES else MULTI)[base](rng, noise)
+    params = land.params
+    shift = rng.uniform(-0.1, 0.3)  # decades the surface moves left per halving
     rise = rng.uniform(0.05, 0.3)  # the floor's rise per halving
     spread = rng.uniform(0.3, 0.8)  # noise x (full / s)^spread
-    fake = rng.uniform(p.low, p.high)  # the shortest length's false dip
+    fake = np.array([rng.uniform(p.low, p.high) for p in params])  # the false dip's centre
     depth = rng.uniform(0.0, 0.6)
+    width = np.array([0.3] + [0.3 * (p.high - p.low) / 5.0 for p in params[1:]])
 
-    def f(x: float, s: float) -> float:
+    def f(x: np.ndarray, s: float) -> float:
         halvings = math.log2(1.0 / s)
-        y = land.f(np.array([x + shift * halvings]))
+        moved = np.array(x, dtype=float)
+        moved[0] += shift * halvings
+        y = land.f(moved)
         if math.isnan(y):
             return y
         y = y + rise * halvings
         if s == RELATIVE_LENGTHS[0]:
-            y -= depth * math.exp(-0.5 * ((x - fake) / 0.3) ** 2)
+            y -= depth * math.exp(-0.5 * float(np.sum(((x - fake) / width) ** 2)))
         return y
 
-    def sample(x: float, s: float, rng: np.random.Generator) -> float:
+    def sample(x: np.ndarray, s: float, rng: np.random.Generator) -> float:
         y = f(x, s)
         return y if math.isnan(y) else y + noise * (1.0 / s) ** spread * rng.standard_normal()
 
-    return MFLandscape(f"mf_{base}", p.low, p.high, RELATIVE_LENGTHS, f, sample)
+    return MFLandscape(f"mf_{base}", params, RELATIVE_LENGTHS, f, sample)
 
 
-# A run: the evaluations (x, length, value), the reported log10 lr, and (where it is not
-# the sum of the lengths over the full one) the compute spent.
-Run = tuple[list[tuple[float, float, float]], float | None] | tuple[list, float | None, float]
+# A run: the evaluations (x, length, value), the reported coordinates, and (where it is
+# not the sum of the lengths over the full one) the compute spent.
+Run = tuple[list[tuple[np.ndarray, float, float]], np.ndarray | None] | tuple[list, object, float]
 
 
 def run_boresnet_mf(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """``BayesianOptimizer`` with the landscape's lengths as its fidelity, via ask/tell."""
-    space = SearchSpace([ParamSpec("lr", 10**land.low, 10**land.high)])
     opt = BayesianOptimizer(
-        space, seed=seed, budget=budget, fidelity=Fidelity("epochs", land.lengths)
+        land.space(), seed=seed, budget=budget, fidelity=Fidelity("epochs", land.lengths)
     )
     evals = []
     while not opt.done():
         p = opt.ask()
-        x, s = math.log10(p["lr"]), p["epochs"]
+        x, s = land.coords(p), p["epochs"]
         y = sample(x, s)
         opt.tell(p, y, "ok" if not math.isnan(y) else "diverged")
         evals.append((x, s, y))
     best = opt.best()
-    return evals, None if best is None else math.log10(best.params["lr"])
+    return evals, None if best is None else land.coords(best.params)
 
 
 def variant(patches: dict[tuple[object, str], object]):
@@ -207,35 +253,44 @@ def variant(patches: dict[tuple[object, str], object]):
 
 def run_boresnet(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """Today's study: ``budget`` full evaluations."""
-    space = SearchSpace([ParamSpec("lr", 10**land.low, 10**land.high)])
-    opt = BayesianOptimizer(space, seed=seed, budget=budget)
+    opt = BayesianOptimizer(land.space(), seed=seed, budget=budget)
     evals = []
     for _ in range(budget):
         p = opt.ask()
-        x = math.log10(p["lr"])
+        x = land.coords(p)
         y = sample(x, land.full)
         opt.tell(p, y, "ok" if not math.isnan(y) else "diverged")
         evals.append((x, land.full, y))
     best = opt.best()
-    return evals, None if best is None else math.log10(best.params["lr"])
+    return evals, None if best is None else land.coords(best.params)
 
 
-def best_full(evals: list[tuple[float, float, float]], full: float) -> float | None:
-    """The best full-length observation's rate."""
+def best_full(evals: list[tuple[np.ndarray, float, float]], full: float) -> np.ndarray | None:
+    """The best full-length observation's coordinates."""
     done = [(y, x) for x, s, y in evals if s == full and not math.isnan(y)]
-    return min(done)[1] if done else None
+    return min(done, key=lambda t: t[0])[1] if done else None
 
 
 def run_shortest_first(land: MFLandscape, budget: int, seed: int, sample) -> Run:
-    """The shortest length at evenly spaced rates, then the best few finished in full."""
+    """The shortest length at evenly spaced points, then the best few finished in full.
+
+    Evenly spaced: a grid with a random offset in 1-D, a scrambled Sobol design beyond.
+    """
     finish = max(1, round(budget / 4))
     cost = land.lengths[0] / land.full
     count = int((budget - finish) / cost + 1e-9)
-    offset = np.random.default_rng(seed).uniform(0, 1)
-    xs = land.low + (np.arange(count) + offset) / count * (land.high - land.low)
-    evals = [(float(x), land.lengths[0], sample(float(x), land.lengths[0])) for x in xs]
-    ranked = sorted((y, x) for x, _, y in evals if not math.isnan(y))
-    for _, x in ranked[:finish]:
+    low = np.array([p.low for p in land.params])
+    high = np.array([p.high for p in land.params])
+    if land.dim == 1:
+        offset = np.random.default_rng(seed).uniform(0, 1)
+        unit = ((np.arange(count) + offset) / count)[:, None]
+    else:
+        unit = qmc.Sobol(land.dim, seed=seed).random(count)
+    xs = low + unit * (high - low)
+    evals = [(x, land.lengths[0], sample(x, land.lengths[0])) for x in xs]
+    ranked = sorted(((y, i) for i, (_, _, y) in enumerate(evals) if not math.isnan(y)))
+    for _, i in ranked[:finish]:
+        x = evals[i][0]
         evals.append((x, land.full, sample(x, land.full)))
     return evals, best_full(evals, land.full)
 
@@ -259,11 +314,15 @@ def hyperband_study(seed: int, rungs: int) -> optuna.Study:
 def run_hyperband(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """Optuna TPE with ``HyperbandPruner``, the lengths as its rungs, until the budget."""
     study = hyperband_study(seed, len(land.lengths))
-    dist = {"x": optuna.distributions.FloatDistribution(land.low, land.high)}
+    names = ["x"] if land.dim == 1 else [p.name for p in land.params]
+    dist = {
+        name: optuna.distributions.FloatDistribution(p.low, p.high)
+        for name, p in zip(names, land.params, strict=True)
+    }
     evals, spent = [], 0.0
     while spent + land.lengths[0] / land.full <= budget + 1e-9:
         trial = study.ask(dist)
-        x, previous, state = trial.params["x"], 0.0, None
+        x, previous, state = np.array([trial.params[n] for n in names]), 0.0, None
         for rung, s in enumerate(land.lengths, start=1):
             step = (s - previous) / land.full
             if spent + step > budget + 1e-9:
@@ -287,10 +346,12 @@ def run_hyperband(land: MFLandscape, budget: int, seed: int, sample) -> Run:
 
 
 def run_random(land: MFLandscape, budget: int, seed: int, sample) -> Run:
-    """Random rates at full length."""
+    """Random points at full length."""
     rng = np.random.default_rng(10_000 + seed)
-    evals = [(float(x), land.full, 0.0) for x in rng.uniform(land.low, land.high, budget)]
-    evals = [(x, s, sample(x, s)) for x, s, _ in evals]
+    low = np.array([p.low for p in land.params])
+    high = np.array([p.high for p in land.params])
+    xs = rng.uniform(low, high, (budget, land.dim))
+    evals = [(x, land.full, sample(x, land.full)) for x in xs]
     return evals, best_full(evals, land.full)
 
 
@@ -300,14 +361,21 @@ def lr_find_cost() -> float:
 
 
 def run_lr_find(land: MFLandscape, budget: int, seed: int, sample) -> Run:
-    """The range test's suggestion, trained once in full (its cost: :func:`lr_find_cost`)."""
+    """The range test's suggestion, trained once in full (its cost: :func:`lr_find_cost`).
+
+    Raises:
+        ValueError: A landscape of more than the rate (``lr_find`` tunes nothing else).
+    """
+    if land.dim != 1:
+        raise ValueError(f"lr_find tunes the rate alone; {land.family} has {land.dim} axes")
     if land.lr_find is not None:
         x = land.lr_find[seed % len(land.lr_find)]
     else:
         grid = np.linspace(land.low, land.high, 200)
-        y = np.array([land.f(v, land.lengths[0]) for v in grid])
+        y = np.array([land.f(np.array([v]), land.lengths[0]) for v in grid])
         slope = np.gradient(np.where(np.isnan(y), np.nanmax(y), y), grid)
         x = float(grid[int(np.argmin(slope))])
+    x = np.array([x])
     return [(x, land.full, sample(x, land.full))], x, lr_find_cost()
 
 
@@ -340,6 +408,16 @@ def make(family: str, rep: int, noise: float, lr_find: dict[str, list[float]]) -
     return generated(base, np.random.default_rng([sum(map(ord, family)), rep]), noise)
 
 
+def is_2d(family: str) -> bool:
+    """Whether ``family`` searches the rate and one more hyperparameter."""
+    return family.removeprefix("mf_") in BASES_2D
+
+
+def takes(family: str, method: str) -> bool:
+    """Whether ``method`` runs on ``family``: lr_find tunes nothing but the rate."""
+    return not (method == "lr_find" and is_2d(family))
+
+
 def one_run(task: tuple[str, str, int, int, float, dict]) -> dict:
     """One method on one instance at one budget: its regret, compute and overhead."""
     family, method, rep, budget, noise, lr_find = task
@@ -365,12 +443,18 @@ def one_run(task: tuple[str, str, int, int, float, dict]) -> dict:
 
 
 def groups(families: list[str]) -> dict[str, list[str]]:
-    """The rows the report pools: each table alone, the generated families together."""
+    """The rows the report pools: each table alone, the generated families together.
+
+    The 2-D families pool apart: the pooled row (the 1-D families and the second table)
+    stays what the 1-D benchmark has always measured.
+    """
     out = {f: [f] for f in families if f in LENGTH_TABLES}
-    made = [f for f in families if f not in LENGTH_TABLES]
+    made = [f for f in families if f not in LENGTH_TABLES and not is_2d(f)]
     if made:
         out["generated"] = made
-    pooled = [f for f in families if f != "length_table"]
+    if flat := [f for f in families if is_2d(f)]:
+        out["generated 2-D"] = flat
+    pooled = [f for f in families if f != "length_table" and not is_2d(f)]
     if made and len(pooled) > len(made):
         out["pooled (generated + second table)"] = pooled
     return out
@@ -463,6 +547,7 @@ def render_paired(comparisons: dict) -> list[str]:
 
 def render(stats: dict, command: str, comparisons: dict | None = None) -> str:
     """The Markdown report: one table per group, a column pair per budget."""
+    flat = "generated 2-D" in stats
     lines = [
         "# Multi-fidelity: regret at full length for a compute budget",
         "",
@@ -470,8 +555,13 @@ def render(stats: dict, command: str, comparisons: dict | None = None) -> str:
         "",
         "Normalised regret at full length (median / p90) after a budget of B full trainings"
         " of compute; `x` is the median over boresnet's at the same B (lower is better);"
-        " `spent` the mean compute used. lr_find always spends"
-        f" {lr_find_cost():.2f} (range test + one training).",
+        " `spent` the mean compute used."
+        + (
+            f" lr_find always spends {lr_find_cost():.2f} (range test + one training)."
+            if any("lr_find" in methods for methods in stats.values())
+            else ""
+        )
+        + (" The 2-D families have no lr_find: it tunes the rate alone." if flat else ""),
     ]
     for name, methods in stats.items():
         budgets = sorted({b for m in methods.values() for b in m}, key=int)
@@ -515,6 +605,7 @@ def run_suite(
         for rep in range(table_reps if fam in LENGTH_TABLES else reps)
         for b in budgets
         for m in methods
+        if takes(fam, m)
     ]
     started = time.perf_counter()
     with Pool(workers) as pool:

@@ -23,7 +23,7 @@ import torch
 from fidelity import LENGTH_TABLES, MFLandscape, length_table
 from machine import cpu_model
 
-from boresnet.tuner import BayesianOptimizer, ParamSpec, SearchSpace
+from boresnet.tuner import BayesianOptimizer
 from boresnet.tuner.fidelity import Fidelity
 
 # Rates (log10) at which the posterior mean is compared.
@@ -40,12 +40,11 @@ def full_length_optimum(land: MFLandscape, full_runs: list[float]) -> tuple[floa
     Returns:
         ``(log10 lr, regret)``, or ``None`` where the GP could not be fitted.
     """
-    space = SearchSpace([ParamSpec("lr", 10**land.low, 10**land.high)])
-    opt = BayesianOptimizer(space, seed=0, fidelity=Fidelity("epochs", land.lengths))
+    opt = BayesianOptimizer(land.space(), seed=0, fidelity=Fidelity("epochs", land.lengths))
     rates = np.linspace(land.low, land.high, 17)
     told = [(x, s) for s in land.lengths[:-1] for x in rates] + [(x, land.full) for x in full_runs]
     for x, s in told:
-        y = land.f(float(x), s)
+        y = land.f(np.array([x]), s)
         opt.tell({"lr": 10 ** float(x), "epochs": s}, y, "diverged" if math.isnan(y) else "ok")
     grid = torch.linspace(land.low, land.high, GRID, dtype=torch.double)[:, None]
     prediction = opt.surrogate().predict(grid)
@@ -66,7 +65,7 @@ def main() -> None:
     for family, path in LENGTH_TABLES.items():
         land = length_table(path, family)
         grid = np.linspace(land.low, land.high, 2001)
-        true = float(grid[np.nanargmin([land.f(x, land.full) for x in grid])])
+        true = float(grid[np.nanargmin([land.f(np.array([x]), land.full) for x in grid])])
         found = full_length_optimum(land, full)
         text = "no GP fit" if found is None else f"10^{found[0]:.2f}, regret {found[1]:.4f}"
         print(f"{family}: full-length optimum 10^{true:.2f}; the joint model's: {text}")

@@ -15,7 +15,7 @@ import bo_regret  # noqa: E402
 import fidelity  # noqa: E402
 import joint_extrapolation  # noqa: E402
 from bo_regret import RUNNERS, SUITES, TABLES, make_landscape  # noqa: E402
-from landscapes import GENERATED, Table  # noqa: E402
+from landscapes import GENERATED, MULTI, Table  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
 
@@ -203,6 +203,31 @@ def test_the_paired_comparison_counts_wins_losses_and_ties_on_the_same_instances
     assert out["generated"]["boresnet_mf"]["2"]["losses"] == 1
     assert "| boresnet_mf | 4 / 1 (0.375) |" in "\n".join(fidelity.render_paired(out))
     json.dumps(out)  # saved beside the rows
+
+
+def test_a_2d_family_shifts_along_the_rate_and_runs_every_method_it_takes():
+    land = fidelity.make("mf_lr_wd", 3, 0.01, {})
+    assert land.dim == 2 and land.lengths == fidelity.RELATIVE_LENGTHS
+    # At full length the surface is the 2-D family's own instance (drawn first from the
+    # same generator); a short run is another surface.
+    base = MULTI["lr_wd"](np.random.default_rng([sum(map(ord, "mf_lr_wd")), 3]), 0.01)
+    for x in (np.array([-2.0, -4.0]), np.array([-1.0, -5.0]), np.array([-3.5, -2.5])):
+        assert land.f(x, 1.0) == base.f(x)
+        assert land.f(x, 0.25) != land.f(x, 1.0)
+    assert not fidelity.takes("mf_lr_wd", "lr_find") and fidelity.takes("mf_cliff", "lr_find")
+    with pytest.raises(ValueError, match="rate alone"):
+        fidelity.run_lr_find(land, 2, 0, lambda x, s: 0.0)
+    rng = np.random.default_rng(0)
+    for method in ("shortest_first", "hyperband", "random"):  # (one_run sets 1 thread)
+        evals, reported, *spent = fidelity.METHODS[method](
+            land, 2, 3, lambda x, s: land.sampler(x, s, rng)
+        )
+        spent = spent[0] if spent else sum(s / land.full for _, s, _ in evals)
+        assert spent <= 2 + 1e-9 and any(s == land.full for _, s, _ in evals), method
+        assert reported.shape == (2,) and 0 <= land.regret(reported) <= 1, method
+    groups = fidelity.groups(["mf_cliff", "mf_lr_wd", "length_table_w8"])
+    assert groups["generated 2-D"] == ["mf_lr_wd"] and groups["generated"] == ["mf_cliff"]
+    assert groups["pooled (generated + second table)"] == ["mf_cliff", "length_table_w8"]
 
 
 def test_every_short_run_still_leaves_the_cpu_tables_full_optimum_to_the_full_runs():
