@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from boresnet.cli.main import main
 
@@ -119,3 +120,19 @@ def _no_network_download(monkeypatch):
     from torchvision.datasets import KMNIST
 
     monkeypatch.setattr(KMNIST, "mirrors", ["http://127.0.0.1:9/"])
+
+
+@pytest.fixture(autouse=True)
+def _threads_unchanged():
+    """Fail a test that leaves torch's thread count changed (and restore it).
+
+    The resume tests compare a study run in this process with one run in a subprocess
+    to the last digit; with another thread count here the sums differ in their last
+    digits (a test that ran a benchmark's pool worker in-process once set it to 1).
+    """
+    threads = torch.get_num_threads()
+    yield
+    now = torch.get_num_threads()
+    if now != threads:
+        torch.set_num_threads(threads)
+        pytest.fail(f"the test left torch's thread count at {now} (was {threads})")
