@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from landscapes import FAMILIES, MULTI, Param, Table, table_rows
+from landscapes import FAMILIES, MULTI, Param, Table, grid, table_rows
 from scipy.stats import binomtest, qmc
 
 from boresnet.atomic import write_text
@@ -75,8 +75,6 @@ LENGTH_TABLES = {
 BASES = ["cliff", "bound", "plateau", "two_minima", "wide"]
 # The 2-D generated families (landscapes.MULTI): the rate and one more hyperparameter.
 BASES_2D = ["momentum", "lr_wd", "lr_warmup"]
-# Grid points per axis where a landscape's best and worst full-length values are found.
-GRID = {1: 2001, 2: 121}
 BUDGETS = (2, 4, 10)
 # The generated families' lengths, as fractions of the full one.
 RELATIVE_LENGTHS = (0.125, 0.25, 0.5, 1.0)
@@ -110,9 +108,7 @@ class MFLandscape:
     worst: float = field(init=False)
 
     def __post_init__(self) -> None:
-        axes = [np.linspace(p.low, p.high, GRID[self.dim]) for p in self.params]
-        grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.dim)
-        values = np.array([self.f(x, self.full) for x in grid])
+        values = np.array([self.f(x, self.full) for x in grid(self.params)])
         finite = values[np.isfinite(values)]
         self.best, self.worst = float(finite.min()), float(finite.max())
 
@@ -147,11 +143,9 @@ class MFLandscape:
             ]
         )
 
-    def coords(self, point: dict[str, float]) -> np.ndarray:
-        """A tuner's point (parameter values) as coordinates."""
-        return np.array(
-            [math.log10(point[p.name]) if p.log else point[p.name] for p in self.params]
-        )
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The lower and upper bounds of every coordinate."""
+        return np.array([p.low for p in self.params]), np.array([p.high for p in self.params])
 
     def regret(self, x: np.ndarray | float | None) -> float:
         """Normalised noise-free regret at full length of reporting ``x`` (``None``: worst)."""
@@ -221,18 +215,19 @@ Run = tuple[list[tuple[np.ndarray, float, float]], np.ndarray | None] | tuple[li
 
 def run_boresnet_mf(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """``BayesianOptimizer`` with the landscape's lengths as its fidelity, via ask/tell."""
+    space = land.space()
     opt = BayesianOptimizer(
-        land.space(), seed=seed, budget=budget, fidelity=Fidelity("epochs", land.lengths)
+        space, seed=seed, budget=budget, fidelity=Fidelity("epochs", land.lengths)
     )
     evals = []
     while not opt.done():
         p = opt.ask()
-        x, s = land.coords(p), p["epochs"]
+        x, s = space.to_coords(p).numpy(), p["epochs"]
         y = sample(x, s)
         opt.tell(p, y, "ok" if not math.isnan(y) else "diverged")
         evals.append((x, s, y))
     best = opt.best()
-    return evals, None if best is None else land.coords(best.params)
+    return evals, None if best is None else space.to_coords(best.params).numpy()
 
 
 def variant(patches: dict[tuple[object, str], object]):
@@ -253,16 +248,17 @@ def variant(patches: dict[tuple[object, str], object]):
 
 def run_boresnet(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """Today's study: ``budget`` full evaluations."""
-    opt = BayesianOptimizer(land.space(), seed=seed, budget=budget)
+    space = land.space()
+    opt = BayesianOptimizer(space, seed=seed, budget=budget)
     evals = []
     for _ in range(budget):
         p = opt.ask()
-        x = land.coords(p)
+        x = space.to_coords(p).numpy()
         y = sample(x, land.full)
         opt.tell(p, y, "ok" if not math.isnan(y) else "diverged")
         evals.append((x, land.full, y))
     best = opt.best()
-    return evals, None if best is None else land.coords(best.params)
+    return evals, None if best is None else space.to_coords(best.params).numpy()
 
 
 def best_full(evals: list[tuple[np.ndarray, float, float]], full: float) -> np.ndarray | None:
@@ -279,8 +275,7 @@ def run_shortest_first(land: MFLandscape, budget: int, seed: int, sample) -> Run
     finish = max(1, round(budget / 4))
     cost = land.lengths[0] / land.full
     count = int((budget - finish) / cost + 1e-9)
-    low = np.array([p.low for p in land.params])
-    high = np.array([p.high for p in land.params])
+    low, high = land.bounds()
     if land.dim == 1:
         offset = np.random.default_rng(seed).uniform(0, 1)
         unit = ((np.arange(count) + offset) / count)[:, None]
@@ -314,11 +309,8 @@ def hyperband_study(seed: int, rungs: int) -> optuna.Study:
 def run_hyperband(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """Optuna TPE with ``HyperbandPruner``, the lengths as its rungs, until the budget."""
     study = hyperband_study(seed, len(land.lengths))
-    names = ["x"] if land.dim == 1 else [p.name for p in land.params]
-    dist = {
-        name: optuna.distributions.FloatDistribution(p.low, p.high)
-        for name, p in zip(names, land.params, strict=True)
-    }
+    names = [p.name for p in land.params]
+    dist = {p.name: optuna.distributions.FloatDistribution(p.low, p.high) for p in land.params}
     evals, spent = [], 0.0
     while spent + land.lengths[0] / land.full <= budget + 1e-9:
         trial = study.ask(dist)
@@ -348,9 +340,7 @@ def run_hyperband(land: MFLandscape, budget: int, seed: int, sample) -> Run:
 def run_random(land: MFLandscape, budget: int, seed: int, sample) -> Run:
     """Random points at full length."""
     rng = np.random.default_rng(10_000 + seed)
-    low = np.array([p.low for p in land.params])
-    high = np.array([p.high for p in land.params])
-    xs = rng.uniform(low, high, (budget, land.dim))
+    xs = rng.uniform(*land.bounds(), (budget, land.dim))
     evals = [(x, land.full, sample(x, land.full)) for x in xs]
     return evals, best_full(evals, land.full)
 

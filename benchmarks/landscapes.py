@@ -64,6 +64,14 @@ class Param:
     log: bool = True
 
 
+def grid(params: list[Param]) -> np.ndarray:
+    """``(n, d)`` points evenly spread over the coordinates, where best and worst are found."""
+    n = {1: 2001, 2: 121}.get(len(params), 41)  # 3-D: 41**3 = 68,921 points
+    axes = [np.linspace(p.low, p.high, n) for p in params]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
 @dataclass
 class Landscape:
     """One instance: the space, a noise-free objective, and a noisy sampler.
@@ -90,10 +98,7 @@ class Landscape:
         self.worst = float(finite.max())
 
     def _grid(self) -> list[np.ndarray]:
-        n = {1: 2001, 2: 121}.get(len(self.params), 41)  # 3-D: 41**3 = 68,921 points
-        axes = [np.linspace(p.low, p.high, n) for p in self.params]
-        mesh = np.meshgrid(*axes, indexing="ij")
-        return list(np.stack([m.ravel() for m in mesh], axis=1))
+        return list(grid(self.params))
 
     def sample(self, x: np.ndarray, rng: np.random.Generator) -> float:
         """One noisy evaluation at ``x`` (NaN where training diverges)."""
