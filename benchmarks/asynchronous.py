@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from landscapes import bounds
 
 from boresnet.config.schema import Config, ParamConfig, SearchConfig
 from boresnet.study.adapter import build_optimizer
@@ -158,8 +159,7 @@ def run_optuna(kind: str) -> Callable[..., AsyncRun]:
 
 def run_random(land, f, budget: int, seed: int, q: int, durations) -> AsyncRun:
     """Uniform random search in search coordinates."""
-    low = np.array([p.low for p in land.params])
-    high = np.array([p.high for p in land.params])
+    low, high = bounds(land.params)
     rng = np.random.default_rng(10_000 + seed)
 
     def propose() -> tuple[np.ndarray, None]:

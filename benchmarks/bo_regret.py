@@ -71,7 +71,7 @@ from asynchronous import (  # noqa: E402
     render_async,
     search_params,
 )
-from landscapes import FAMILIES, GENERATED, Landscape, Table  # noqa: E402
+from landscapes import FAMILIES, GENERATED, Landscape, Table, bounds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -176,13 +176,9 @@ def run_boresnet(
     return xs, ys, reported, overhead
 
 
-def _bounds(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
-    return np.array([p.low for p in land.params]), np.array([p.high for p in land.params])
-
-
 def run_random(land: Landscape, f: Callable, budget: int, seed: int) -> Run:
     """Uniform random search in search coordinates (log-uniform learning rates)."""
-    low, high = _bounds(land)
+    low, high = bounds(land.params)
     rng = np.random.default_rng(10_000 + seed)
     xs = list(rng.uniform(low, high, (budget, len(low))))
     ys = [f(x) for x in xs]
@@ -191,7 +187,7 @@ def run_random(land: Landscape, f: Callable, budget: int, seed: int) -> Run:
 
 def run_grid(land: Landscape, f: Callable, budget: int, seed: int) -> Run:
     """An evenly spaced grid (in 2-D the largest square one, the rest at random)."""
-    low, high = _bounds(land)
+    low, high = bounds(land.params)
     k = int(math.floor(budget ** (1 / len(low)) + 1e-9))
     axes = [np.linspace(lo, hi, k) for lo, hi in zip(low, high, strict=True)]
     xs = [
@@ -334,7 +330,7 @@ def one_run(task: tuple[str, str, int, int, str, int, float]) -> dict:
     per_k = [land.regret(best_observed(xs[:k], ys[:k])) for k in range(1, budget + 1)]
     final = land.regret(reported)
     per_k[-1] = final
-    low, high = _bounds(land)
+    low, high = bounds(land.params)
     edge = sum(
         bool(np.any(np.minimum(x - low, high - x)[[p.log for p in land.params]] < 0.1)) for x in xs
     )

@@ -52,13 +52,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from landscapes import FAMILIES, MULTI, Param, Table, grid, table_rows
+from landscapes import FAMILIES, MULTI, Param, Table, bounds, grid, search_space, table_rows
 from scipy.stats import binomtest, qmc
 
 from boresnet.atomic import write_text
 from boresnet.tuner import (
     BayesianOptimizer,
-    ParamSpec,
     SearchSpace,
     lengths,
     optimizer,
@@ -134,18 +133,11 @@ class MFLandscape:
 
     def space(self) -> SearchSpace:
         """The tuner's search space over these coordinates."""
-        return SearchSpace(
-            [
-                ParamSpec(p.name, 10**p.low, 10**p.high, "log")
-                if p.log
-                else ParamSpec(p.name, p.low, p.high, "linear")
-                for p in self.params
-            ]
-        )
+        return search_space(self.params)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """The lower and upper bounds of every coordinate."""
-        return np.array([p.low for p in self.params]), np.array([p.high for p in self.params])
+        return bounds(self.params)
 
     def regret(self, x: np.ndarray | float | None) -> float:
         """Normalised noise-free regret at full length of reporting ``x`` (``None``: worst)."""

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from boresnet.training.trial import BLOWN_UP_LOSS
+from boresnet.tuner import ParamSpec, SearchSpace
 
 CHANCE = 2.30  # cross-entropy of a 10-class guess: what a model that learnt nothing scores
 
@@ -62,6 +63,23 @@ class Param:
     low: float
     high: float
     log: bool = True
+
+
+def bounds(params: list[Param]) -> tuple[np.ndarray, np.ndarray]:
+    """The lower and upper bounds of every coordinate."""
+    return np.array([p.low for p in params]), np.array([p.high for p in params])
+
+
+def search_space(params: list[Param]) -> SearchSpace:
+    """The tuner's search space over these coordinates (a log one's bounds as rates)."""
+    return SearchSpace(
+        [
+            ParamSpec(p.name, 10**p.low, 10**p.high, "log")
+            if p.log
+            else ParamSpec(p.name, p.low, p.high, "linear")
+            for p in params
+        ]
+    )
 
 
 def grid(params: list[Param]) -> np.ndarray:
@@ -91,14 +109,10 @@ class Landscape:
     sampler: object = None
 
     def __post_init__(self) -> None:
-        grid = self._grid()
-        values = np.array([self.f(x) for x in grid])
+        values = np.array([self.f(x) for x in grid(self.params)])
         finite = values[np.isfinite(values)]
         self.best = float(finite.min())
         self.worst = float(finite.max())
-
-    def _grid(self) -> list[np.ndarray]:
-        return list(grid(self.params))
 
     def sample(self, x: np.ndarray, rng: np.random.Generator) -> float:
         """One noisy evaluation at ``x`` (NaN where training diverges)."""
