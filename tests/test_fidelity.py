@@ -170,3 +170,20 @@ def test_when_only_the_last_full_run_fits_the_compute_before_it_is_a_short_desig
     # An explicit n_init always holds.
     run = kinds_of_a_run(BayesianOptimizer(LR, n_init=3, seed=0, budget=2, fidelity=fid))
     assert run[:3] == [(0.25, "sobol")] * 3 and run[3][1] != "sobol"
+
+
+def test_one_divergence_does_not_push_the_short_design_into_the_lower_range():
+    # A feasibility GP fitted to one divergence and one trained run puts its boundary
+    # midway: a design that skipped its "likely divergences" left the upper half unseen.
+    fid = Fidelity("epochs", (0.25, 0.5, 1.0, 2.0))
+    opt = BayesianOptimizer(LR, seed=0, budget=2, fidelity=fid)
+    opt.tell({"lr": 10**0.9, "epochs": 0.25}, math.nan, "diverged")
+    opt.tell({"lr": 10**-2.9, "epochs": 0.25}, 2.3)
+    rates = []
+    while opt.last_proposal_kind != "finish":
+        p = opt.ask()
+        if opt.last_proposal_kind == "sobol":
+            rates.append(math.log10(p["lr"]))
+            opt.tell(p, 2.0)
+    assert len(rates) == 6 and max(rates) < 0.9  # never at or above the divergence
+    assert sum(-1.0 < x for x in rates) >= 2  # the upper half still gets design points

@@ -295,8 +295,9 @@ class BayesianOptimizer:
         final = left < 1 + fid.cost(fid.shortest) - 1e-9
         design = lengths.design_runs(fid, None if self.design_given else self.budget, self.n_init)
         if not final and (count < design or surrogate.objective is None):
-            exclusions = self.exclusions(self.pending_coords(pending, fid.shortest), fid.shortest)
-            point = rules.design_point(self.space, exclusions, surrogate, self.seed, count)
+            short = self.exclusions(self.pending_coords(pending, fid.shortest), fid.shortest)
+            # Blind to the feasibility GP's guesses (why: rules.design_point).
+            point = rules.design_point(self.space, short, surrogate, self.seed, count, False)
             return point, fid.shortest, "sobol"
         X_pending = self.pending_coords(pending)
         full_pending = self.pending_coords(pending, fid.full)

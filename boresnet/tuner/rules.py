@@ -49,14 +49,31 @@ def is_final_step(n: int, budget: int | None) -> bool:
 
 
 def design_point(
-    space: SearchSpace, exclusions: Exclusions, surrogate: Surrogate, seed: int, index: int
+    space: SearchSpace,
+    exclusions: Exclusions,
+    surrogate: Surrogate,
+    seed: int,
+    index: int,
+    prefer_training: bool = True,
 ) -> torch.Tensor:
     """Point ``index`` of the scrambled Sobol design, skipping excluded points.
 
+    Args:
+        space: The search space.
+        exclusions: What the observations rule out.
+        surrogate: The fitted models (for the probability of divergence).
+        seed: The optimiser's seed (scrambles the design).
+        index: How many proposals precede this one.
+        prefer_training: Skip points the feasibility model thinks likely to diverge.
+            Off for a multi-fidelity design: its GP, fitted to one divergence and one
+            trained run, rules out everything above their midpoint, and the design's
+            eight short runs at 2 full trainings then all fell in the lower part of
+            the range (docs/decisions/0007).
+
     Returns:
         The first of the ``DESIGN_LOOKAHEAD`` points from ``index`` on that is not
-        excluded and is likely to train (while one is; else the first not excluded), in
-        search coordinates.
+        excluded and (with ``prefer_training``) is likely to train (while one is; else
+        the first not excluded), in search coordinates.
 
     Raises:
         SearchExhausted: Every one of those points is excluded.
@@ -67,7 +84,7 @@ def design_point(
         raise SearchExhausted(
             f"none of {DESIGN_LOOKAHEAD} design points is outside the excluded neighbourhoods"
         )
-    preferred = allowed & likely_to_train(surrogate, points)
+    preferred = allowed & likely_to_train(surrogate, points) if prefer_training else allowed
     keep = preferred if preferred.any() else allowed
     return points[int(torch.nonzero(keep)[0])]
 
