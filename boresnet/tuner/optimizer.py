@@ -296,8 +296,8 @@ class BayesianOptimizer:
         design = lengths.design_runs(fid, None if self.design_given else self.budget, self.n_init)
         if not final and (count < design or surrogate.objective is None):
             short = self.exclusions(self.pending_coords(pending, fid.shortest), fid.shortest)
-            # Blind to the feasibility GP's guesses (why: rules.design_point).
-            point = rules.design_point(self.space, short, surrogate, self.seed, count, False)
+            screen = design > self.n_init  # shortest-first: blind to feasibility guesses
+            point = rules.design_point(self.space, short, surrogate, self.seed, count, not screen)
             return point, fid.shortest, "sobol"
         X_pending = self.pending_coords(pending)
         full_pending = self.pending_coords(pending, fid.full)

@@ -65,10 +65,10 @@ def design_point(
         seed: The optimiser's seed (scrambles the design).
         index: How many proposals precede this one.
         prefer_training: Skip points the feasibility model thinks likely to diverge.
-            Off for a multi-fidelity design: its GP, fitted to one divergence and one
-            trained run, rules out everything above their midpoint, and the design's
-            eight short runs at 2 full trainings then all fell in the lower part of
-            the range (docs/decisions/0007).
+            Off for the shortest-first screen (a multi-fidelity budget with room for
+            one full run): it must cover the range, and a GP fitted to one divergence
+            and one trained run rules out everything above their midpoint, so its
+            eight short runs all fell in the lower part (docs/decisions/0007).
 
     Returns:
         The first of the ``DESIGN_LOOKAHEAD`` points from ``index`` on that is not
