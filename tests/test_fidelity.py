@@ -7,7 +7,7 @@ import pytest
 from boresnet.config.checks import ConfigError
 from boresnet.config.schema import Config, FidelityConfig, from_dict, to_dict
 from boresnet.training.trial import length_overrides
-from boresnet.tuner import BayesianOptimizer, Fidelity, ParamSpec, Pending, SearchSpace
+from boresnet.tuner import BayesianOptimizer, Fidelity, ParamSpec, Pending, SearchSpace, rules
 
 LR = SearchSpace([ParamSpec("lr", 1e-3, 10.0)])
 LENGTHS = Fidelity("epochs", (0.5, 1.0, 2.0))
@@ -187,3 +187,19 @@ def test_one_divergence_does_not_push_the_short_design_into_the_lower_range():
             opt.tell(p, 2.0)
     assert len(rates) == 6 and max(rates) < 0.9  # never at or above the divergence
     assert sum(-1.0 < x for x in rates) >= 2  # the upper half still gets design points
+
+
+def test_the_design_before_model_steps_still_prefers_points_likely_to_train():
+    # With room for two full runs the design is small and model steps follow: there the
+    # feasibility GP's guess keeps it out of a likely divergence (2-D lost without it).
+    fid = Fidelity("epochs", (0.25, 0.5, 1.0, 2.0))
+    opt = BayesianOptimizer(LR, seed=3, budget=4, fidelity=fid)
+    opt.tell({"lr": 10**0.9, "epochs": 0.25}, math.nan, "diverged")
+    opt.tell({"lr": 10**-2.9, "epochs": 0.25}, 2.3)
+    point = LR.to_coords(opt.ask())
+    assert opt.last_proposal_kind == "sobol"
+    models = opt.surrogate()
+    assert float(models.failure_probability(point[None])[0]) < 0.5
+    # The blind screen's rule would have taken a likely divergence here.
+    blind = rules.design_point(LR, opt.exclusions(None, 0.25), models, 3, 2, False)
+    assert float(models.failure_probability(blind[None])[0]) >= 0.5
