@@ -25,6 +25,16 @@ from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
 
 
+def shortest_first(fidelity: Fidelity, budget: float | None) -> bool:
+    """Whether ``budget`` leaves room for one full run only (``None``: unknown, never).
+
+    Then the design before that run is a screen of the whole range (Egele et al.'s
+    shortest-first): nothing a model step learns could be followed up in full.
+    """
+    shortest = fidelity.cost(fidelity.shortest)
+    return budget is not None and budget < 2 + shortest - 1e-9  # no second full run fits
+
+
 def design_runs(fidelity: Fidelity, budget: float | None, n_init: int) -> int:
     """How many Sobol runs at the shortest length come before the model.
 
@@ -39,10 +49,9 @@ def design_runs(fidelity: Fidelity, budget: float | None, n_init: int) -> int:
             ``n_init`` given explicitly, which always holds).
         n_init: The design's size otherwise.
     """
-    shortest = fidelity.cost(fidelity.shortest)
-    if budget is None or budget >= 2 + shortest - 1e-9:  # a second full run fits
+    if not shortest_first(fidelity, budget):
         return n_init
-    return max(n_init, int((budget - 1) / shortest + 1e-9))
+    return max(n_init, int((budget - 1) / fidelity.cost(fidelity.shortest) + 1e-9))
 
 
 def variance_reduction(

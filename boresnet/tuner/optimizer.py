@@ -282,21 +282,21 @@ class BayesianOptimizer:
     ) -> tuple[torch.Tensor, float, str]:
         """The next point, its length and its kind, with a fidelity.
 
-        The design runs at the shortest length; then the acquisition at full length
-        picks the point (or, while it only refines, the gap step looks into the largest
-        hole at the shortest length) and :func:`~boresnet.tuner.lengths.choose_length`
-        its length among those that leave a full evaluation's compute; once only one
-        full evaluation fits, the best point not yet evaluated in full runs in full.
+        The design runs at the shortest length; then the acquisition at full length picks
+        the point (or, while it only refines, the gap step the largest hole, at the shortest
+        length) and :func:`~boresnet.tuner.lengths.choose_length` its length among those
+        that leave a full run's compute; last, the best point not yet run in full runs in full.
         """
         fid = self.fidelity
         surrogate = self.surrogate()
         count = n + len(pending)
         left = (self.budget - self.spent(pending)) if self.budget is not None else math.inf
         final = left < 1 + fid.cost(fid.shortest) - 1e-9
-        design = lengths.design_runs(fid, None if self.design_given else self.budget, self.n_init)
+        budget = None if self.design_given else self.budget
+        design = lengths.design_runs(fid, budget, self.n_init)
         if not final and (count < design or surrogate.objective is None):
             short = self.exclusions(self.pending_coords(pending, fid.shortest), fid.shortest)
-            screen = design > self.n_init  # shortest-first: blind to feasibility guesses
+            screen = lengths.shortest_first(fid, budget)  # (blind to feasibility guesses)
             point = rules.design_point(self.space, short, surrogate, self.seed, count, not screen)
             return point, fid.shortest, "sobol"
         X_pending = self.pending_coords(pending)
