@@ -61,6 +61,7 @@ from boresnet.tuner import (
     SearchSpace,
     lengths,
     optimizer,
+    rules,
     surrogate,
 )
 from boresnet.tuner.fidelity import Fidelity
@@ -370,7 +371,7 @@ METHODS = {
     "boresnet_mf_share90": variant({(lengths, "MIN_INFORMATION_SHARE"): 0.9}),
     "boresnet_mf_design2": variant({(optimizer, "FIDELITY_DESIGN_PER_PARAM"): 2}),
     "boresnet_mf_design5": variant({(optimizer, "FIDELITY_DESIGN_PER_PARAM"): 5}),
-    "boresnet_mf_joint": variant({(optimizer, "FULL_RANKING_MIN"): 10**9}),
+    "boresnet_mf_joint": variant({(rules, "FULL_RANKING_MIN"): 10**9}),
     "boresnet_mf_matern": variant({(surrogate, "FIDELITY_KERNEL"): "matern"}),
     "boresnet": run_boresnet,
     "shortest_first": run_shortest_first,

@@ -136,9 +136,13 @@ def test_the_full_runs_alone_rank_the_incumbent_and_choose_the_next_full_point()
     assert opt.full_surrogate() is opt.surrogate()  # one full evaluation: the joint models
     opt.tell({"lr": 10**0.0, "epochs": 2.0}, 0.20)
     opt.tell({"lr": 10**-1.0, "epochs": 2.0}, 0.30)
+    # The joint GP's best point (its full-length trend carries the short run at 10**0.5)
+    # has not been run in full: the full runs alone would not know what lies there.
+    assert opt.full_surrogate() is opt.surrogate()
+    opt.tell({"lr": 10**0.5, "epochs": 2.0}, 0.25)
     ranking = opt.full_surrogate()
     assert ranking is not opt.surrogate() and ranking.fidelity is None
-    assert ranking.X.shape == (3, 1)  # the three full evaluations, without a length column
+    assert ranking.X.shape == (4, 1)  # the four full evaluations, without a length column
     assert opt.best().params == {"lr": 1.0, "epochs": 2.0}
     assert opt.full_surrogate() is ranking  # fitted once per set of observations
     # A full run's point is the full runs' models' choice; a short run's, the joint ones'.

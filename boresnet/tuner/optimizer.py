@@ -26,7 +26,6 @@ from botorch.acquisition import AcquisitionFunction
 from boresnet.tuner import acquisition, lengths, rules
 from boresnet.tuner.defaults import (
     FIDELITY_DESIGN_PER_PARAM,
-    FULL_RANKING_MIN,
     GAP_AFTER_MODEL_STEPS,
     SETTINGS,
     TunerSettings,
@@ -186,10 +185,10 @@ class BayesianOptimizer:
         return None if index is None else self.observations.index(full[index])
 
     def full_surrogate(self) -> Surrogate:
-        """The incumbent's models: from ``FULL_RANKING_MIN`` trained full runs on, theirs alone."""
-        full = self.at_length()
-        if self.fidelity is None or sum(o.ok for o in full) < FULL_RANKING_MIN:
-            return self.surrogate()
+        """The incumbent's models: the full runs' own once :func:`rules.full_runs_rank`."""
+        full, joint, space = self.at_length(), self.surrogate(), self.space
+        if self.fidelity is None or not rules.full_runs_rank(space, self.observations, full, joint):
+            return joint
         if self._full_surrogate is None or self._full_surrogate[0] != len(full):  # (append-only)
             self._full_surrogate = (len(full), self._fit(full, None))
         return self._full_surrogate[1]

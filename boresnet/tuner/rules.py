@@ -22,6 +22,8 @@ import torch
 from boresnet.tuner.defaults import (
     DESIGN_LOOKAHEAD,
     FINAL_STEPS_WITHOUT_EXPLORING,
+    FULL_RANKING_COVER,
+    FULL_RANKING_MIN,
     GAP_CANDIDATES,
     MIN_RELATIVE_GAIN,
     REFINING_RADIUS,
@@ -32,7 +34,8 @@ from boresnet.tuner.exclusions import (
     likely_to_train,
     open_to_improvement,
 )
-from boresnet.tuner.observations import DTYPE, Observation
+from boresnet.tuner.incumbent import best_index
+from boresnet.tuner.observations import DTYPE, Observation, coords_of
 from boresnet.tuner.sampling import sobol_unit
 from boresnet.tuner.space import SearchSpace
 from boresnet.tuner.surrogate import Surrogate
@@ -131,10 +134,41 @@ def refining(space: SearchSpace, incumbent: Observation | None, coords: torch.Te
     """Whether ``coords`` lies within ``REFINING_RADIUS`` of the incumbent."""
     if incumbent is None:
         return False
-    anchor = space.to_coords(incumbent.params)
-    unit = space.coords_to_unit(torch.stack([coords.to(DTYPE), anchor]))
-    distance = (unit[0] - unit[1]).norm()
-    return float(distance) / math.sqrt(space.dim) <= REFINING_RADIUS
+    return distance(space, space.to_coords(incumbent.params), coords[None]) <= REFINING_RADIUS
+
+
+def full_runs_rank(
+    space: SearchSpace,
+    observations: Sequence[Observation],
+    full: Sequence[Observation],
+    joint: Surrogate,
+) -> bool:
+    """Whether a GP of the ``full`` runs alone ranks them and picks the next full run's point.
+
+    From ``FULL_RANKING_MIN`` trained full runs on, once one of them lies within
+    ``FULL_RANKING_COVER`` of the ``joint`` GP's best point (its lowest full-length mean
+    among the successes at any length). The joint GP's full-length slice keeps the short
+    runs' optimum, but until a full run has been where the short runs point, a GP of the
+    full runs alone knows nothing of the basin they found: on a plateau it sent the full
+    runs to the bounds (docs/decisions/0007).
+    """
+    trained = [o for o in full if o.ok]
+    if len(trained) < FULL_RANKING_MIN:
+        return False
+    index = best_index(space, observations, joint)
+    anchor = space.to_coords(observations[index].params)
+    return distance(space, anchor, coords_of(space, trained)) <= FULL_RANKING_COVER
+
+
+def distance(space: SearchSpace, anchor: torch.Tensor, coords: torch.Tensor) -> float:
+    """How far the nearest of ``(n, d)`` ``coords`` lies from ``anchor``, ``(d,)``.
+
+    In fractions of each range, divided by sqrt(dimensions) (``inf`` for no coords).
+    """
+    if not len(coords):
+        return math.inf
+    unit = space.coords_to_unit(torch.cat([anchor[None].to(DTYPE), coords.to(DTYPE)]))
+    return float((unit[1:] - unit[0]).norm(dim=1).min()) / math.sqrt(space.dim)
 
 
 def gap_point(
