@@ -10,6 +10,8 @@
 - Neither happens at the last evaluation of a known budget (:func:`is_final_step`): a
   look elsewhere then can no longer be followed up, while one more point next to the
   incumbent sharpens what is reported.
+- With a fidelity, whose model ranks the full runs and picks the next one's point: theirs
+  alone once they have been where the short runs point (:func:`full_runs_rank`).
 """
 
 from __future__ import annotations
