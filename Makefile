@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## virtual environment with the package (editable) and dev tools
 
 test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest -q --durations=10  # the slowest ten: where the time goes
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10  # both cores; the slowest ten
 
 test-fast: $(STAMP)  ## the unit tests only (under a minute): for the edit loop
 	$(BIN)/python -m pytest -q -m "not slow"

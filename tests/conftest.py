@@ -16,6 +16,12 @@ from boresnet.cli.main import main
 REPO = Path(__file__).resolve().parents[1]
 MINI = Path(os.environ.get("BORESNET_MINI_DATA", REPO.parent / "shared" / "data" / "kmnist-mini"))
 
+# make test runs two pytest-xdist workers on two cores: each, and every process it starts,
+# uses one thread (two workers of two threads each ran the GP tests 4x slower).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 # Overrides that make a study take seconds: a 4-wide ResNet-9 on a few hundred images.
 TINY = [
     "--model.width",

@@ -19,7 +19,9 @@ from conftest import REPO, TINY
 # a barrier when rank 1 died is timing, and its text is repeated in boresnet's own line.
 TORCH_CPP_LOG = re.compile(r"^\[rank\d+\]:\[[IWEF]\d{4} ")
 
-pytestmark = pytest.mark.slow  # end to end: make test-fast skips these
+# End to end (make test-fast skips these); one xdist worker runs every test that starts
+# processes of its own (Ray, DDP ranks), one at a time, as tests/test_parallel.py says.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
 
 
 def test_ddp_study_writes_one_journal(study_data, tmp_path):

@@ -24,6 +24,10 @@ from boresnet.study.runners import RayRunner, Trial, signal_handlers_kept
 from boresnet.training.faults import MachineFault
 from conftest import bo_args, one_error
 
+# One xdist worker runs every test that starts processes of its own (Ray, DDP ranks), one
+# at a time: the checks that Ray left nothing behind read the whole machine's processes.
+pytestmark = pytest.mark.xdist_group("processes")
+
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # the test's stderr holds the CLI's line only

@@ -21,6 +21,10 @@ from boresnet.training.trial import run_trial
 from boresnet.tuner import BayesianOptimizer
 from conftest import REPO, bo_args, one_error
 
+# One xdist worker runs every test that starts processes of its own (Ray, DDP ranks), one
+# at a time: the checks that Ray left nothing behind read the whole machine's processes.
+pytestmark = pytest.mark.xdist_group("processes")
+
 # The processes a local Ray leaves behind if it is not stopped.
 RAY_PROCESSES = ("raylet", "gcs_server", "ray::", "ray_process_reaper", "dashboard")
 
@@ -29,6 +33,25 @@ def ray_processes() -> list[str]:
     """Command lines of this machine's Ray processes."""
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines()[1:] if any(n in line for n in RAY_PROCESSES)]
+
+
+def new_ray_processes(before: list[str]) -> list[str]:
+    """This machine's Ray processes that were not running at ``before``."""
+    pids = {line.split()[0] for line in before}
+    return [line for line in ray_processes() if line.split()[0] not in pids]
+
+
+def ray_gone(before: list[str], timeout: float = 120) -> None:
+    """Wait until every Ray process started since ``before`` has exited, or fail naming them.
+
+    Alone on the machine they go within seconds; with make test's other worker busy, a
+    raylet and Ray's agents (which exit once they see their raylet gone) took over 30 s.
+    """
+    start = time.time()
+    while left := new_ray_processes(before):
+        if time.time() - start > timeout:
+            raise AssertionError(f"Ray's processes still running after {timeout:.0f} s: {left}")
+        time.sleep(0.2)
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -120,7 +143,7 @@ def test_two_in_flight_each_proposal_told_the_running_point(
     again = run_trial(config, records[0].params, seed=records[0].seed, threads=records[0].threads)
     assert again.val_loss == records[0].val_loss
     assert not ray.is_initialized()
-    wait_for(lambda: len(ray_processes()) <= len(before), 30, "Ray's processes to exit")
+    ray_gone(before)
 
 
 @pytest.mark.slow
@@ -208,7 +231,7 @@ def test_ctrl_c_with_trials_in_flight_exits_130_and_leaves_no_ray(study_data, tm
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert "resume with: boresnet bo --resume" in out and "Traceback" not in out
-    wait_for(lambda: len(ray_processes()) <= len(before), 30, "Ray's processes to exit")
+    ray_gone(before)
 
 
 @pytest.mark.slow

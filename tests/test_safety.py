@@ -26,9 +26,10 @@ def _plant(path: Path, marker: Path) -> None:
     torch.save({"state_dict": {}, "payload": _Bomb(marker)}, path)
 
 
-def test_evaluate_refuses_a_planted_pickle(capsys, tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
+@pytest.mark.parametrize("folder", ["run", "a_folder_name_of_forty_characters_long__/" * 4 + "run"])
+def test_evaluate_refuses_a_planted_pickle(capsys, tmp_path, folder):
+    run = tmp_path / folder  # deep: a line too long loses its middle, never name and reason
+    run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump(to_dict(Config())))
     (run / "trials.jsonl").write_text("")
     marker = tmp_path / "pwned"

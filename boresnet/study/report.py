@@ -46,8 +46,10 @@ def load_module(checkpoint: Path) -> ResNetClassifier:
         )
     except Exception as err:  # noqa: BLE001 - any load failure is one message
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        # Name and reason first, the path last: a long line loses its middle (cli.one_line).
         raise CheckpointError(
-            f"cannot load checkpoint {checkpoint} safely (weights only): {first[:200]}"
+            f"checkpoint {checkpoint.name} cannot be loaded safely (weights only): "
+            f"{first[:100]}; file: {checkpoint}"
         ) from err
 
 
