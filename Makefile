@@ -23,7 +23,7 @@ test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10  # both cores; the slowest ten
 
 test-fast: $(STAMP)  ## the unit tests only (under a minute): for the edit loop
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check boresnet tests benchmarks

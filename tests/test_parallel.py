@@ -269,6 +269,7 @@ def test_every_trial_diverging_in_parallel_still_reports_plots_and_resumes(
     assert "Traceback" not in err and "SearchExhausted" not in err
 
 
+@pytest.mark.slow
 def test_two_in_flight_with_a_fidelity_tell_pending_lengths(capsys, study_data, tmp_path):
     run = tmp_path / "run"
     args = parallel_args(study_data, run, budget=2) + ["--search.fidelity", '{"low": 0.5}']
