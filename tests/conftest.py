@@ -23,6 +23,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
+# Tests that start processes of their own (Ray, DDP ranks) carry this mark: one xdist worker
+# runs them (--dist loadgroup) and a lock keeps them one at a time whatever the scheduler
+# does (_processes_one_at_a_time). Their checks that Ray left nothing behind read every
+# process on the machine.
+ONE_AT_A_TIME = pytest.mark.xdist_group("processes")
+
 # Overrides that make a study take seconds: a 4-wide ResNet-9 on a few hundred images.
 TINY = [
     "--model.width",
@@ -131,14 +137,13 @@ def _no_network_download(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _processes_one_at_a_time(request, tmp_path_factory):
-    """Run the tests marked ``xdist_group("processes")`` one at a time across xdist workers.
+    """Run the tests marked ``ONE_AT_A_TIME`` one at a time across xdist workers.
 
     ``--dist loadgroup`` should already send them to one worker, but it groups silently or
-    not at all (pytest 9.2 broke it: pytest-dev/pytest-xdist#1386). Their checks that Ray
-    left nothing behind read every process on the machine, so a lock makes sure.
+    not at all (pytest 9.2 broke it: pytest-dev/pytest-xdist#1386), so a lock makes sure.
     """
     mark = request.node.get_closest_marker("xdist_group")
-    if mark is None or mark.args[:1] != ("processes",):
+    if mark is None or mark.args != ONE_AT_A_TIME.mark.args:
         yield
         return
     root = tmp_path_factory.getbasetemp()

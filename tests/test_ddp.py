@@ -12,16 +12,14 @@ from pathlib import Path
 import pytest
 
 from boresnet.study.journal import read_journal
-from conftest import REPO, TINY
+from conftest import ONE_AT_A_TIME, REPO, TINY
 
 # A line that torch's C++ logging writes to stderr itself ("[rank0]:[E1202 13:51:32...]
 # ProcessGroupGloo.cpp:68] ... failed to pass monitoredBarrier"): whether rank 0 was in
 # a barrier when rank 1 died is timing, and its text is repeated in boresnet's own line.
 TORCH_CPP_LOG = re.compile(r"^\[rank\d+\]:\[[IWEF]\d{4} ")
 
-# End to end (make test-fast skips these); one xdist worker runs every test that starts
-# processes of its own (Ray, DDP ranks), one at a time, as tests/test_parallel.py says.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
+pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]  # end to end: make test-fast skips these
 
 
 def test_ddp_study_writes_one_journal(study_data, tmp_path):

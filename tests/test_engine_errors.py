@@ -22,11 +22,9 @@ from boresnet.study.loop import START_INDEX_ENV, Study
 from boresnet.study.run_folder import RunFolder
 from boresnet.study.runners import RayRunner, Trial, signal_handlers_kept
 from boresnet.training.faults import MachineFault
-from conftest import bo_args, one_error
+from conftest import ONE_AT_A_TIME, bo_args, one_error
 
-# One xdist worker runs every test that starts processes of its own (Ray, DDP ranks), one
-# at a time: the checks that Ray left nothing behind read the whole machine's processes.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = ONE_AT_A_TIME  # Ray: one test at a time
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):

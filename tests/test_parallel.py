@@ -19,11 +19,9 @@ from boresnet.study.resume import load_run_config
 from boresnet.study.run_folder import RunFolder
 from boresnet.training.trial import run_trial
 from boresnet.tuner import BayesianOptimizer
-from conftest import REPO, bo_args, one_error
+from conftest import ONE_AT_A_TIME, REPO, bo_args, one_error
 
-# One xdist worker runs every test that starts processes of its own (Ray, DDP ranks), one
-# at a time: the checks that Ray left nothing behind read the whole machine's processes.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = ONE_AT_A_TIME  # Ray: one test at a time
 
 # The processes a local Ray leaves behind if it is not stopped.
 RAY_PROCESSES = ("raylet", "gcs_server", "ray::", "ray_process_reaper", "dashboard")
