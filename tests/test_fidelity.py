@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 
 from boresnet.config.checks import ConfigError
 from boresnet.config.schema import Config, FidelityConfig, from_dict, to_dict
@@ -207,3 +208,35 @@ def test_the_design_before_model_steps_still_prefers_points_likely_to_train():
     # The blind screen's rule would have taken a likely divergence here.
     blind = rules.design_point(LR, opt.exclusions(None, 0.25), models, 3, 2, False)
     assert float(models.failure_probability(blind[None])[0]) >= 0.5
+
+
+def full_runs_ranking_study() -> BayesianOptimizer:
+    """Short runs with their optimum at 10**-0.5, and five full runs around 10**-0.2."""
+    opt = BayesianOptimizer(LR, seed=0, budget=10, fidelity=LENGTHS)
+    for x in (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0):
+        opt.tell({"lr": 10**x, "epochs": 0.5}, 0.3 + 0.5 * (x + 0.5) ** 2)
+    for x in (-0.5, -0.2, 0.1, -0.119, -0.165):
+        opt.tell({"lr": 10**x, "epochs": 2.0}, 0.10 + 0.05 * (x + 0.2) ** 2)
+    return opt
+
+
+def test_the_full_runs_gp_picks_its_next_full_run_near_its_incumbent(monkeypatch):
+    opt = full_runs_ranking_study()
+    assert opt.full_surrogate() is not opt.surrogate()
+    incumbent = math.log10(opt.best().params["lr"])
+    proposal = opt.ask()
+    assert proposal["epochs"] == 2.0 and opt.last_proposal_kind == "logei"
+    # Within 0.1 of the 4-decade range of the incumbent: the trust region.
+    assert abs(math.log10(proposal["lr"]) - incumbent) <= 0.4 + 1e-9
+    # Unbounded, the full runs' GP (which knows nothing of the short runs' verdict on
+    # 10**-3) spends a full run at the lower bound.
+    monkeypatch.setattr(rules, "trust_region", lambda space, centre: space.bounds())
+    anywhere = full_runs_ranking_study().ask()
+    assert anywhere["epochs"] == 2.0 and math.log10(anywhere["lr"]) == pytest.approx(-3.0)
+
+
+def test_the_trust_region_is_a_box_around_its_centre_clipped_to_the_bounds():
+    box = rules.trust_region(LR, torch.tensor([0.8], dtype=torch.double))
+    assert box.flatten().tolist() == pytest.approx([0.4, 1.0])  # 0.1 of 4 decades; clipped
+    box = rules.trust_region(LR, torch.tensor([-1.0], dtype=torch.double), 0.25)
+    assert box.flatten().tolist() == pytest.approx([-2.0, 0.0])

@@ -158,6 +158,7 @@ def maximise(
     num_restarts: int,
     raw_samples: int,
     edge: bool = False,
+    box: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The acquisition's best point outside the neighbourhoods of evaluated points.
 
@@ -178,6 +179,8 @@ def maximise(
         edge: The exploration step: narrow the candidates to the edge of divergence
             and, with two or more parameters, to those the honest GP cannot rule out
             (:func:`~boresnet.tuner.exclusions.open_to_improvement`).
+        box: Where to search, ``(2, d)`` lower and upper corners in search coordinates
+            (default: the whole space).
 
     Returns:
         The point in search coordinates, ``(d,)``.
@@ -185,7 +188,7 @@ def maximise(
     Raises:
         SearchExhausted: Every candidate is excluded.
     """
-    bounds = space.bounds(DTYPE)
+    bounds = space.bounds(DTYPE) if box is None else box.to(DTYPE)
     X = exclusions.occupied()
     with torch.random.fork_rng():
         torch.manual_seed(step_seed(seed, len(X), ACQUISITION_STREAM, salt))
@@ -203,7 +206,7 @@ def maximise(
     radius = exclusions.radius() * 1.01
     steps = torch.cat([torch.diag(radius), -torch.diag(radius)])  # (2d, d)
     edges = (X[:, None, :] + steps[None]).reshape(-1, space.dim)
-    fill = space.unit_to_coords(sobol_unit(space.dim, raw_samples, seed + len(X)))
+    fill = bounds[0] + sobol_unit(space.dim, raw_samples, seed + len(X)) * (bounds[1] - bounds[0])
     candidates = torch.cat([found, edges, fill])
     candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
     candidates = candidates[~exclusions.mask(candidates)]

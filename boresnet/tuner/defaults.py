@@ -140,13 +140,17 @@ MIN_INFORMATION_SHARE = 0.8
 FIDELITY_DESIGN_PER_PARAM = 3
 # Multi-fidelity: full-length evaluations that trained before a GP of them alone ranks the
 # incumbent and picks each further full run's point (median regret at budget 10 against the
-# joint GP's: pooled 0.0009 / 0.0025, CPU table 0.0020 / 0.0025; boresnet_mf_joint in
+# joint GP's: pooled 0.0007 / 0.0025, CPU table 0.0018 / 0.0025; boresnet_mf_joint in
 # bo_regret.py --fidelity, docs/benchmarks.md).
 FULL_RANKING_MIN = 2
 # Multi-fidelity: ... but only once one of them lies within this fraction of the range (over
 # sqrt(d)) of the joint GP's best point (bo_regret.py --fidelity, budget 10: p90 of the 1-D
 # generated families 0.020 -> 0.015, mf_plateau 0.78 -> 0.40; at 0.1 mf_plateau stays 0.78).
 FULL_RANKING_COVER = 0.05
+# Multi-fidelity: a full run the full runs' GP picks lies within this fraction of each range of
+# their incumbent (unbounded, it spent full runs at bounds the short runs had ruled out).
+# bo_regret.py --fidelity, budget 10: pooled 1-D p90 0.0060 -> 0.0029 (36 W / 26 L), 2-D 6 / 7.
+FULL_RUN_TRUST = 0.1
 # An incumbent this close to a bound (decades, or this fraction of a linear range) is at it.
 BOUND_MARGIN = 0.1
 

@@ -9,8 +9,8 @@ or gap step already running is not repeated.
 
 With a :class:`~boresnet.tuner.fidelity.Fidelity` each proposal carries its length and
 the budget counts full evaluations' compute: short Sobol design, a point at full length
-(a full run's by the full runs' own GP once two trained), its length from
-:mod:`~boresnet.tuner.lengths`, and last the best point not run in full.
+(a full run's by the full runs' own GP once two trained, near their incumbent), its
+length from :mod:`~boresnet.tuner.lengths`, and last the best point not run in full.
 """
 
 from __future__ import annotations
@@ -231,11 +231,11 @@ class BayesianOptimizer:
 
     def _maximise(
         self, acq: AcquisitionFunction, salt: int, exclusions: Exclusions, edge: bool = False,
-        models: Surrogate | None = None,
+        models: Surrogate | None = None, box: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
         return acquisition.maximise(
             acq, self.space, exclusions, models or self.surrogate(), self.seed, salt,
-            self.num_restarts, self.raw_samples, edge=edge,
+            self.num_restarts, self.raw_samples, edge=edge, box=box,
         )  # fmt: skip
 
     def exploration_point(self, pending: torch.Tensor | None = None) -> torch.Tensor:
@@ -298,15 +298,17 @@ class BayesianOptimizer:
             screen = lengths.shortest_first(fid, budget)  # (blind to feasibility guesses)
             point = rules.design_point(self.space, short, surrogate, self.seed, count, not screen)
             return point, fid.shortest, "sobol"
-        X_pending = self.pending_coords(pending)
-        full_pending = self.pending_coords(pending, fid.full)
-        at_full = self.exclusions(full_pending)
-        acq = self.acquisition_function(pending=X_pending)
+        at_full = self.exclusions(self.pending_coords(pending, fid.full))
+        acq = self.acquisition_function(pending=self.pending_coords(pending))
         coords = None if acq is None else self._maximise(acq, acquisition.MODEL_STEP, at_full)
 
         def finish() -> tuple[torch.Tensor, float, str]:
             last = lengths.finish_point(self.space, self.observations, surrogate, coords, at_full)
             return last, fid.full, "finish"
+
+        def fits(s: float) -> bool:  # leaves a full run's compute; not next to a trial at s
+            near = self.exclusions(self.pending_coords(pending, s), s).mask(coords[None])[0]
+            return fid.cost(s) + 1 <= left + 1e-9 and not near
 
         if final or coords is None:  # (no GP yet only when the last full run is due)
             return finish()
@@ -324,20 +326,19 @@ class BayesianOptimizer:
             centre, radius = rules.gap_point(self.space, everything, surrogate, self.seed)
             if radius > self.gap_radius:
                 return centre, fid.shortest, "gap"
-        allowed = [
-            s
-            for s in fid.lengths
-            if fid.cost(s) + 1 <= left + 1e-9
-            and not self.exclusions(self.pending_coords(pending, s), s).mask(coords[None])[0]
-        ]
+        allowed = [s for s in fid.lengths if fits(s)]
         if not allowed:
             return finish()
         length = lengths.choose_length(surrogate, coords, fid, allowed)
         models = self.models_of({fid.name: length}, kind)
-        if models is not surrogate:  # a full run: the full runs' models choose its point
-            taken = self.pending_for(models, pending)
+        if models is not surrogate:  # a full run: the full runs' models choose its point,
+            taken = self.pending_for(models, pending)  # near their incumbent while one is left
             acq = self.acquisition_function(pending=taken, models=models)
-            coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, models=models)
+            box = rules.trust_region(self.space, self.space.to_coords(self.best().params))
+            try:
+                coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, False, models, box)
+            except SearchExhausted:
+                coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, models=models)
         return coords, length, kind
 
     def _propose(self, n: int, pending: Sequence[Pending] = ()) -> tuple[torch.Tensor, str]:

@@ -11,7 +11,8 @@
   look elsewhere then can no longer be followed up, while one more point next to the
   incumbent sharpens what is reported.
 - With a fidelity, whose model ranks the full runs and picks the next one's point: theirs
-  alone once they have been where the short runs point (:func:`full_runs_rank`).
+  alone once they have been where the short runs point (:func:`full_runs_rank`), within
+  a trust region around their incumbent (:func:`trust_region`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from boresnet.tuner.defaults import (
     FINAL_STEPS_WITHOUT_EXPLORING,
     FULL_RANKING_COVER,
     FULL_RANKING_MIN,
+    FULL_RUN_TRUST,
     GAP_CANDIDATES,
     MIN_RELATIVE_GAIN,
     REFINING_RADIUS,
@@ -160,6 +162,21 @@ def full_runs_rank(
     index = best_index(space, observations, joint)
     anchor = space.to_coords(observations[index].params)
     return distance(space, anchor, coords_of(space, trained)) <= FULL_RANKING_COVER
+
+
+def trust_region(
+    space: SearchSpace, centre: torch.Tensor, radius: float = FULL_RUN_TRUST
+) -> torch.Tensor:
+    """The box within ``radius`` (a fraction) of each range around ``centre``, clipped.
+
+    Where the full runs' own GP picks a full run: it knows nothing of the short runs, so
+    unbounded it sent full runs to bounds the short runs had ruled out (docs/decisions/0007).
+
+    Returns:
+        ``(2, d)`` lower and upper corners, in search coordinates.
+    """
+    unit = space.coords_to_unit(centre.to(DTYPE))
+    return space.unit_to_coords(torch.stack([unit - radius, unit + radius]).clamp(0.0, 1.0))
 
 
 def distance(space: SearchSpace, anchor: torch.Tensor, coords: torch.Tensor) -> float:
