@@ -8,7 +8,15 @@ import torch
 from boresnet.config.checks import ConfigError
 from boresnet.config.schema import Config, FidelityConfig, from_dict, to_dict
 from boresnet.training.trial import length_overrides
-from boresnet.tuner import BayesianOptimizer, Fidelity, ParamSpec, Pending, SearchSpace, rules
+from boresnet.tuner import (
+    BayesianOptimizer,
+    Fidelity,
+    ParamSpec,
+    Pending,
+    SearchSpace,
+    acquisition,
+    rules,
+)
 
 LR = SearchSpace([ParamSpec("lr", 1e-3, 10.0)])
 LENGTHS = Fidelity("epochs", (0.5, 1.0, 2.0))
@@ -240,3 +248,17 @@ def test_the_trust_region_is_a_box_around_its_centre_clipped_to_the_bounds():
     assert box.flatten().tolist() == pytest.approx([0.4, 1.0])  # 0.1 of 4 decades; clipped
     box = rules.trust_region(LR, torch.tensor([-1.0], dtype=torch.double), 0.25)
     assert box.flatten().tolist() == pytest.approx([-2.0, 0.0])
+
+
+def test_a_used_up_trust_region_leaves_the_whole_range():
+    opt = BayesianOptimizer(LR, seed=0)
+    for x, y in ((-3.0, 2.0), (-2.0, 1.0), (-1.0, 0.5), (-0.5, 0.4)):
+        opt.tell({"lr": 10**x}, y)
+    opt.tell({"lr": 1.0}, None, "diverged")  # rules out every rate from 10**0 up
+    box = torch.tensor([[0.2], [1.0]], dtype=torch.double)
+    acq, exclusions = opt.acquisition_function(), opt.exclusions()
+    point = acquisition.maximise(acq, LR, exclusions, opt.surrogate(), 0, 0, 4, 64, box=box)
+    assert float(point[0]) < 0.0  # outside the box, below the divergence
+    box = torch.tensor([[-2.5], [-1.5]], dtype=torch.double)  # open: the point stays in it
+    point = acquisition.maximise(acq, LR, exclusions, opt.surrogate(), 0, 0, 4, 64, box=box)
+    assert -2.5 <= float(point[0]) <= -1.5

@@ -180,7 +180,7 @@ def maximise(
             and, with two or more parameters, to those the honest GP cannot rule out
             (:func:`~boresnet.tuner.exclusions.open_to_improvement`).
         box: Where to search, ``(2, d)`` lower and upper corners in search coordinates
-            (default: the whole space).
+            (default, and where every candidate in it is excluded: the whole space).
 
     Returns:
         The point in search coordinates, ``(d,)``.
@@ -210,6 +210,10 @@ def maximise(
     candidates = torch.cat([found, edges, fill])
     candidates = torch.minimum(torch.maximum(candidates, bounds[0]), bounds[1])
     candidates = candidates[~exclusions.mask(candidates)]
+    if not len(candidates) and box is not None:
+        return maximise(
+            acq, space, exclusions, surrogate, seed, salt, num_restarts, raw_samples, edge
+        )
     if not len(candidates):
         raise SearchExhausted(
             f"no point is left outside the excluded neighbourhoods ({len(X)} trials)"

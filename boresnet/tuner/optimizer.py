@@ -306,10 +306,6 @@ class BayesianOptimizer:
             last = lengths.finish_point(self.space, self.observations, surrogate, coords, at_full)
             return last, fid.full, "finish"
 
-        def fits(s: float) -> bool:  # leaves a full run's compute; not next to a trial at s
-            near = self.exclusions(self.pending_coords(pending, s), s).mask(coords[None])[0]
-            return fid.cost(s) + 1 <= left + 1e-9 and not near
-
         if final or coords is None:  # (no GP yet only when the last full run is due)
             return finish()
         kind = self.acquisition + ("+feasibility" if surrogate.feasibility is not None else "")
@@ -326,6 +322,11 @@ class BayesianOptimizer:
             centre, radius = rules.gap_point(self.space, everything, surrogate, self.seed)
             if radius > self.gap_radius:
                 return centre, fid.shortest, "gap"
+
+        def fits(s: float) -> bool:  # leaves a full run's compute; not next to a trial at s
+            near = self.exclusions(self.pending_coords(pending, s), s).mask(coords[None])[0]
+            return fid.cost(s) + 1 <= left + 1e-9 and not near
+
         allowed = [s for s in fid.lengths if fits(s)]
         if not allowed:
             return finish()
@@ -335,10 +336,7 @@ class BayesianOptimizer:
             taken = self.pending_for(models, pending)  # near their incumbent while one is left
             acq = self.acquisition_function(pending=taken, models=models)
             box = rules.trust_region(self.space, self.space.to_coords(self.best().params))
-            try:
-                coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, False, models, box)
-            except SearchExhausted:
-                coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, models=models)
+            coords = self._maximise(acq, acquisition.MODEL_STEP, at_full, models=models, box=box)
         return coords, length, kind
 
     def _propose(self, n: int, pending: Sequence[Pending] = ()) -> tuple[torch.Tensor, str]:
