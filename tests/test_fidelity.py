@@ -15,6 +15,7 @@ from boresnet.tuner import (
     Pending,
     SearchSpace,
     acquisition,
+    lengths,
     rules,
 )
 
@@ -262,3 +263,26 @@ def test_a_used_up_trust_region_leaves_the_whole_range():
     box = torch.tensor([[-2.5], [-1.5]], dtype=torch.double)  # open: the point stays in it
     point = acquisition.maximise(acq, LR, exclusions, opt.surrogate(), 0, 0, 4, 64, box=box)
     assert -2.5 <= float(point[0]) <= -1.5
+
+
+def test_a_run_is_not_shortened_to_a_length_where_it_would_diverge(monkeypatch):
+    # Three short runs trained, then one at 10**0.88 diverged at 0.5 epochs: the
+    # feasibility GP now expects runs at 0.5 to diverge, and a divergence says nothing
+    # of the loss, so 0.5 no longer buys the most knowledge of the full length.
+    space = SearchSpace([ParamSpec("lr", 1e-4, 10.0)])
+    fid = Fidelity("epochs", (0.125, 0.25, 0.5, 1.0))
+    opt = BayesianOptimizer(space, seed=2, budget=4, fidelity=fid)
+    for x, y in ((-0.11, 2.047), (-2.70, 2.830), (-3.38, 2.419)):
+        opt.tell({"lr": 10**x, "epochs": 0.125}, y)
+    opt.tell({"lr": 10**0.88, "epochs": 0.5}, math.nan, "diverged")
+    models, point = opt.surrogate(), torch.tensor([0.84], dtype=torch.double)
+
+    def fails(length: float) -> float:
+        at = torch.tensor([[0.84, fid.coord(length)]], dtype=torch.double)
+        return float(models.failure_probability(at)[0])
+
+    assert fails(0.5) > 0.99
+    assert fails(lengths.choose_length(models, point, fid, fid.lengths)) < 0.5
+    # Blind to divergence, the next run there is another 0.5 epochs.
+    monkeypatch.setattr(models, "failure_probability", lambda coords: None)
+    assert lengths.choose_length(models, point, fid, fid.lengths) == 0.5

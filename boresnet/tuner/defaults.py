@@ -140,7 +140,7 @@ MIN_INFORMATION_SHARE = 0.8
 FIDELITY_DESIGN_PER_PARAM = 3
 # Multi-fidelity: full-length evaluations that trained before a GP of them alone ranks the
 # incumbent and picks each further full run's point (median regret at budget 10 against the
-# joint GP's: pooled 0.0007 / 0.0025, CPU table 0.0018 / 0.0025; boresnet_mf_joint in
+# joint GP's: pooled 0.0007 / 0.0021, CPU table 0.0015 / 0.0022; boresnet_mf_joint in
 # bo_regret.py --fidelity, docs/benchmarks.md).
 FULL_RANKING_MIN = 2
 # Multi-fidelity: ... but only once one of them lies within this fraction of the range (over

@@ -5,10 +5,12 @@ length that buys the most knowledge of the full-length value there per unit of
 compute: an observation at ``(x, s)`` shrinks the posterior variance at ``(x, full)``
 by ``cov(s, full)^2 / (var(s) + noise)``, and that reduction is divided by the length's
 cost (the inverse-cost weighting of BoTorch's ``InverseCostWeightedUtility``, and the
-fidelity choice of BOCA, Kandasamy et al. 2017). A short run must also buy at least
-``MIN_INFORMATION_SHARE`` of what the full one would: where the short runs already
-say all they can (the model knows the rate's short-run value), the point is promoted
-to a longer run.
+fidelity choice of BOCA, Kandasamy et al. 2017). A run that diverges returns no loss,
+so each reduction is weighted by the feasibility GP's probability that the run trains
+at that length: a short run does not go where short runs have just diverged. A short
+run must also buy at least ``MIN_INFORMATION_SHARE`` of what the full one would: where
+the short runs already say all they can (the model knows the rate's short-run value),
+the point is promoted to a longer run.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def design_runs(fidelity: Fidelity, budget: float | None, n_init: int) -> int:
 def variance_reduction(
     surrogate: Surrogate, coords: torch.Tensor, fidelity: Fidelity, lengths: Sequence[float]
 ) -> torch.Tensor | None:
-    """How much one evaluation at each length would shrink the variance at full length.
+    """How much one evaluation at each length is expected to shrink the full length's variance.
+
+    The reduction if the run trains, times the feasibility GP's probability that it
+    trains at that length (a divergence returns no loss).
 
     Args:
         surrogate: The fitted models (with ``fidelity``).
@@ -78,7 +83,9 @@ def variance_reduction(
         cov = model.posterior(X).mvn.covariance_matrix
     noise = surrogate.noise_sd() ** 2
     var = torch.diagonal(cov)[:-1]
-    return cov[:-1, -1].pow(2) / (var + noise)
+    reduction = cov[:-1, -1].pow(2) / (var + noise)
+    fails = surrogate.failure_probability(X[:-1])
+    return reduction if fails is None else reduction * (1 - fails)
 
 
 def choose_length(
