@@ -93,7 +93,8 @@ def choose_length(
 ) -> float:
     """The length of the evaluation at ``coords``: the most information per cost.
 
-    Among the ``allowed`` lengths whose reduction of the full-length variance is at least
+    Among the ``allowed`` lengths whose expected reduction of the full-length variance
+    (:func:`variance_reduction`, weighted by the chance to train) is at least
     ``MIN_INFORMATION_SHARE`` of a full evaluation's, the one with the largest reduction
     per cost; when none reaches that share, the allowed one with the largest reduction.
     Without a GP, the shortest allowed length.
