@@ -1,6 +1,7 @@
 import errno
 import fcntl
 import json
+import os
 import subprocess
 import sys
 import time
@@ -92,3 +93,50 @@ def test_a_lock_that_is_not_the_kernels_is_detected(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="no kernel file locks"):
         with RunLock(tmp_path / "nfs.lock"):
             pass
+
+
+MALFORMED = {
+    "not an object": ([1, 2], "not a JSON object"),
+    "an unknown field": ({**rec(1).to_dict(), "command": "rm -rf"}, "unknown field"),
+    "no status": ({k: v for k, v in rec(1).to_dict().items() if k != "status"}, "'status'"),
+    "an index that is a bool": ({**rec(1).to_dict(), "index": True}, "'index'"),
+    "a negative index": ({**rec(1).to_dict(), "index": -1}, "'index'"),
+    "an unknown status": ({**rec(1).to_dict(), "status": "great"}, "'status'"),
+    "a string objective": ({**rec(1).to_dict(), "objective": "0.1"}, "'objective'"),
+    "ok without an objective": ({**rec(1).to_dict(), "objective": None}, "'objective'"),
+    "a length of zero": ({**rec(1).to_dict(), "length": 0}, "'length'"),
+    "a later trial pending": ({**rec(1).to_dict(), "pending": [5]}, "'pending'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_record_is_refused_naming_its_line_and_field(tmp_path, case):
+    data, expected = MALFORMED[case]
+    path = tmp_path / "trials.jsonl"
+    append_record(path, rec(0))
+    with open(path, "a") as f:
+        f.write(json.dumps(data) + "\n")
+    with pytest.raises(JournalError, match="line 2") as err:
+        read_journal(path)
+    assert expected in str(err.value)
+
+
+def test_a_trial_journalled_twice_is_refused(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    for record in (rec(0), rec(1), rec(0)):
+        append_record(path, record)
+    with pytest.raises(JournalError, match="record 3 repeats trial index 0"):
+        read_journal(path)
+
+
+def test_a_journal_that_is_a_link_or_no_regular_file_is_refused(tmp_path):
+    outside = tmp_path / "outside.jsonl"
+    append_record(outside, rec(0))
+    (tmp_path / "linked.jsonl").symlink_to(outside)
+    with pytest.raises(JournalError, match="symbolic link"):
+        read_journal(tmp_path / "linked.jsonl")
+    with pytest.raises(JournalError, match="not a regular file"):
+        read_journal(tmp_path)
+    os.mkfifo(tmp_path / "fifo.jsonl")  # no writer: a blocking open would never return
+    with pytest.raises(JournalError, match="not a regular file"):
+        read_journal(tmp_path / "fifo.jsonl")

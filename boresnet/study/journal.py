@@ -243,15 +243,16 @@ def read_regular(path: Path) -> bytes:
     Raises:
         JournalError: It is a link or another special file.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:  # (non-blocking: opening a FIFO to read would wait for a writer)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise JournalError(f"{path} is a symbolic link; refusing to follow it") from err
         raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder
+        os.close(fd)
+        raise JournalError(f"{path} is not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise JournalError(f"{path} is not a regular file")
         return f.read()
 
 
