@@ -14,7 +14,7 @@ from boresnet.tuner.defaults import EDGE_OF_DIVERGENCE, EXPLORE_LENGTHSCALE
 from boresnet.tuner.exclusions import open_to_improvement
 from boresnet.tuner.observations import imputed_value
 from boresnet.tuner.rules import gap_point
-from boresnet.tuner.space import SearchSpace
+from boresnet.tuner.space import ParamSpec, SearchSpace
 
 LR = ParamConfig("lr", 1e-3, 10.0, "log")
 MOM = ParamConfig("momentum", 0.0, 0.99, "linear")
@@ -43,6 +43,38 @@ def test_space_round_trip():
     assert x.tolist() == pytest.approx([-2.0, 0.5])
     assert space.from_coords(x) == pytest.approx({"lr": 0.01, "momentum": 0.5})
     assert space.bounds().flatten().tolist() == pytest.approx([-3, 0, 1, 0.99])
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "scale", "message"),
+    [
+        (1.0, 0.1, "log", "needs finite low < high"),
+        (0.1, math.inf, "log", "needs finite low < high"),
+        (0.0, 1.0, "log", "a log-scale parameter needs low > 0"),
+        (0.1, 1.0, "exp", "scale must be log or linear"),
+    ],
+)
+def test_a_parameter_without_a_valid_range_is_refused_naming_it(low, high, scale, message):
+    with pytest.raises(ValueError, match=f"lr: {message}"):
+        ParamSpec("lr", low, high, scale)
+
+
+def test_a_point_read_back_must_be_one_of_the_space():
+    space = SearchSpace([LR, MOM])
+    space.check({"lr": 0.01, "momentum": 0.5})
+    with pytest.raises(KeyError, match="momentum"):
+        space.to_coords({"lr": 0.01})
+    for bad, message in (
+        ({"lr": 0.01}, "not the searched"),
+        ({"lr": True, "momentum": 0.5}, "not a number"),
+        ({"lr": "0.01", "momentum": 0.5}, "not a number"),
+        ({"lr": math.nan, "momentum": 0.5}, "not a valid log value"),
+        ({"lr": -0.01, "momentum": 0.5}, "not a valid log value"),
+        ({"lr": 100.0, "momentum": 0.5}, "outside"),
+        ({"lr": 0.01, "momentum": 1.5}, "outside"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            space.check(bad)
 
 
 @pytest.mark.slow
