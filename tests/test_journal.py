@@ -95,17 +95,18 @@ def test_a_lock_that_is_not_the_kernels_is_detected(tmp_path, monkeypatch):
             pass
 
 
+GOOD = rec(1).to_dict()
 MALFORMED = {
     "not an object": ([1, 2], "not a JSON object"),
-    "an unknown field": ({**rec(1).to_dict(), "command": "rm -rf"}, "unknown field"),
-    "no status": ({k: v for k, v in rec(1).to_dict().items() if k != "status"}, "'status'"),
-    "an index that is a bool": ({**rec(1).to_dict(), "index": True}, "'index'"),
-    "a negative index": ({**rec(1).to_dict(), "index": -1}, "'index'"),
-    "an unknown status": ({**rec(1).to_dict(), "status": "great"}, "'status'"),
-    "a string objective": ({**rec(1).to_dict(), "objective": "0.1"}, "'objective'"),
-    "ok without an objective": ({**rec(1).to_dict(), "objective": None}, "'objective'"),
-    "a length of zero": ({**rec(1).to_dict(), "length": 0}, "'length'"),
-    "a later trial pending": ({**rec(1).to_dict(), "pending": [5]}, "'pending'"),
+    "an unknown field": ({**GOOD, "command": "rm -rf"}, "unknown field"),
+    "no status": ({k: v for k, v in GOOD.items() if k != "status"}, "'status'"),
+    "an index that is a bool": ({**GOOD, "index": True}, "'index'"),
+    "a negative index": ({**GOOD, "index": -1}, "'index'"),
+    "an unknown status": ({**GOOD, "status": "great"}, "'status'"),
+    "a string objective": ({**GOOD, "objective": "0.1"}, "'objective'"),
+    "ok without an objective": ({**GOOD, "objective": None}, "'objective'"),
+    "a length of zero": ({**GOOD, "length": 0}, "'length'"),
+    "a later trial pending": ({**GOOD, "pending": [5]}, "'pending'"),
 }
 
 
