@@ -206,8 +206,18 @@ def generated(base: str, rng: np.random.Generator, noise: float) -> MFLandscape:
 Run = tuple[list[tuple[np.ndarray, float, float]], np.ndarray | None] | tuple[list, object, float]
 
 
-def run_boresnet_mf(land: MFLandscape, budget: int, seed: int, sample) -> Run:
-    """``BayesianOptimizer`` with the landscape's lengths as its fidelity, via ask/tell."""
+def run_boresnet_mf(
+    land: MFLandscape,
+    budget: int,
+    seed: int,
+    sample,
+    on_step: Callable[[BayesianOptimizer, dict[str, float], float], None] | None = None,
+) -> Run:
+    """``BayesianOptimizer`` with the landscape's lengths as its fidelity, via ask/tell.
+
+    ``on_step(optimizer, params, value)``, if given, sees each evaluation before it is
+    told (``benchmarks/trace_study.py`` prints it).
+    """
     space = land.space()
     opt = BayesianOptimizer(
         space, seed=seed, budget=budget, fidelity=Fidelity("epochs", land.lengths)
@@ -217,6 +227,8 @@ def run_boresnet_mf(land: MFLandscape, budget: int, seed: int, sample) -> Run:
         p = opt.ask()
         x, s = space.to_coords(p).numpy(), p["epochs"]
         y = sample(x, s)
+        if on_step is not None:
+            on_step(opt, p, y)
         opt.tell(p, y, "ok" if not math.isnan(y) else "diverged")
         evals.append((x, s, y))
     best = opt.best()
@@ -391,6 +403,11 @@ def make(family: str, rep: int, noise: float, lr_find: dict[str, list[float]]) -
     return generated(base, np.random.default_rng([sum(map(ord, family)), rep]), noise)
 
 
+def noise_draws(family: str, rep: int) -> np.random.Generator:
+    """The noise of instance ``rep``'s evaluations (the same draws for every method)."""
+    return np.random.default_rng([sum(map(ord, family)), rep, 7])
+
+
 def is_2d(family: str) -> bool:
     """Whether ``family`` searches the rate and one more hyperparameter."""
     return family.removeprefix("mf_") in BASES_2D
@@ -407,7 +424,7 @@ def one_run(task: tuple[str, str, int, int, float, dict]) -> dict:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     land = make(family, rep, noise, lr_find)
-    rng = np.random.default_rng([sum(map(ord, family)), rep, 7])
+    rng = noise_draws(family, rep)
     started = time.perf_counter()
     run = METHODS[method](land, budget, rep, lambda x, s: land.sampler(x, s, rng))
     evals, reported = run[0], run[1]

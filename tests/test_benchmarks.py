@@ -14,6 +14,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import bo_regret  # noqa: E402
 import fidelity  # noqa: E402
 import joint_extrapolation  # noqa: E402
+import trace_study  # noqa: E402
 from bo_regret import RUNNERS, SUITES, TABLES, make_landscape  # noqa: E402
 from landscapes import GENERATED, MULTI, Table  # noqa: E402
 
@@ -183,6 +184,17 @@ def test_fidelity_mode_scores_every_method_within_its_budget(tmp_path):
     assert set(data["paired"]["length_table"]) == set(methods) - {"boresnet"}
     land = fidelity.length_table(fidelity.LENGTH_TABLES["length_table"], "length_table")
     assert land.lengths == (0.25, 0.5, 1.0, 2.0) and land.regret(0.0) < land.regret(-2.0)
+
+
+def test_a_trace_replays_the_instance_the_benchmark_scores(monkeypatch):
+    monkeypatch.setattr(fidelity.torch, "set_num_threads", lambda n: None)  # one_run sets 1
+    noise = Table(trace_study.NOISE_TABLE).noise()
+    # On this instance other noise draws give another regret (0.52 against 0.41: checked).
+    scored = fidelity.one_run(("mf_wide", "boresnet_mf", 0, 2, noise, {}))
+    lines, regret = trace_study.trace("mf_wide", 2, 0)
+    assert regret == scored["regret"]
+    assert len(lines) == scored["evaluations"] + 1 and lines[-1].endswith(f"{regret:.4f}")
+    assert sum(" epochs=1 " in line for line in lines) == scored["full"] == 1
 
 
 def test_the_paired_comparison_counts_wins_losses_and_ties_on_the_same_instances():
