@@ -16,18 +16,14 @@ from __future__ import annotations
 import argparse
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
-from fidelity import MFLandscape, make, noise_draws, run_boresnet_mf
+from bo_regret import NOISE_TABLE
+from fidelity import make, noise_draws, run_boresnet_mf
 from landscapes import Table
 
 from boresnet.tuner import BayesianOptimizer
-
-# The table whose seed-to-seed spread sets the generated families' noise (bo_regret.py's
-# default ``--table``).
-NOISE_TABLE = Path(__file__).resolve().parent / "data" / "lr_table.csv"
 
 
 def diverge_at_full(opt: BayesianOptimizer) -> str:
@@ -53,7 +49,7 @@ def trace(family: str, budget: int, rep: int) -> tuple[list[str], float]:
         budget: The compute, in full trainings.
         rep: The draw (instance) number.
     """
-    land: MFLandscape = make(family, rep, Table(NOISE_TABLE).noise(), {})
+    land = make(family, rep, Table(NOISE_TABLE).noise(), {})
     rng = noise_draws(family, rep)
     space = land.space()
     lines = []
@@ -66,9 +62,9 @@ def trace(family: str, budget: int, rep: int) -> tuple[list[str], float]:
             f" -> {shown}  P(diverge) at full, low/centre/high: {diverge_at_full(opt)}"
         )
 
-    evals, reported = run_boresnet_mf(
+    reported = run_boresnet_mf(
         land, budget, rep, lambda x, s: land.sampler(x, s, rng), on_step=show
-    )[:2]
+    )[1]
     regret = land.regret(reported)
     where = "nothing" if reported is None else f"x={point(reported)}"
     lines.append(f"reported {where}: regret {regret:.4f}")

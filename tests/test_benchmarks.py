@@ -188,7 +188,7 @@ def test_fidelity_mode_scores_every_method_within_its_budget(tmp_path):
 
 def test_a_trace_replays_the_instance_the_benchmark_scores(monkeypatch):
     monkeypatch.setattr(fidelity.torch, "set_num_threads", lambda n: None)  # one_run sets 1
-    noise = Table(trace_study.NOISE_TABLE).noise()
+    noise = Table(bo_regret.NOISE_TABLE).noise()
     # On this instance other noise draws give another regret (0.52 against 0.41: checked).
     scored = fidelity.one_run(("mf_wide", "boresnet_mf", 0, 2, noise, {}))
     lines, regret = trace_study.trace("mf_wide", 2, 0)
